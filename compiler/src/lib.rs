@@ -10,3 +10,21 @@
 
 pub mod bindings;
 pub mod merge;
+pub mod componentize;
+pub mod preinit;
+pub mod run;
+pub mod toolchain;
+pub mod wit;
+
+/// Wasmtime 48 has an error type of its own; this turns its results into
+/// `anyhow` results so that `anyhow::Context` applies.
+pub(crate) trait WasmtimeResultExt<T> {
+    /// Convert the error into an [`anyhow::Error`].
+    fn anyhow(self) -> anyhow::Result<T>;
+}
+
+impl<T> WasmtimeResultExt<T> for Result<T, wasmtime::Error> {
+    fn anyhow(self) -> anyhow::Result<T> {
+        self.map_err(Into::into)
+    }
+}

@@ -1,0 +1,171 @@
+//! The whole build: WIT + Python app -> component file.
+
+use crate::{bindings, merge, preinit, toolchain::Toolchain, wit};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use wit_component::{ComponentEncoder, StringEncoding};
+
+/// A componentize request, as given on the command line or by the worker.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// WIT paths, worlds and features.
+    pub wit: wit::WitOptions,
+    /// The app module name (`app` for `app.py`, dots for submodules).
+    pub app: String,
+    /// Folders searched for the app and its dependencies (`-p`).
+    pub python_path: Vec<PathBuf>,
+    /// The component file to write.
+    pub output: PathBuf,
+}
+
+/// What a successful build reports besides the output file.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// What the app printed to stdout while being imported.
+    pub guest_stdout: Vec<u8>,
+    /// What the app printed to stderr while being imported.
+    pub guest_stderr: Vec<u8>,
+    /// Time and size per step, for `--verbose`.
+    pub steps: Vec<(String, f64)>,
+}
+
+/// Build the component for `request` with `toolchain` and write it
+/// atomically: on error no output file is left behind.
+///
+/// `progress` receives a line before each long step.
+pub fn componentize(
+    toolchain: &Toolchain,
+    request: &Request,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Report> {
+    let mut report = Report::default();
+    let mut clock = Instant::now();
+    let mut lap = |report: &mut Report, name: &str| {
+        report.steps.push((name.to_string(), clock.elapsed().as_secs_f64()));
+        clock = Instant::now();
+    };
+
+    progress("resolving WIT");
+    let (resolve, world) = wit::resolve(&request.wit)?;
+    check_app_exists(&request.app, &request.python_path)?;
+    lap(&mut report, "resolve WIT");
+
+    progress("generating bindings");
+    let (dylib, metadata) = wit_dylib::create_with_metadata(&resolve, world, None)
+        .context("generating the bindings library")?;
+    let files = bindings::generate(&resolve, world, &metadata)?;
+    let bundled = tempfile::Builder::new()
+        .prefix("componentize-py-")
+        .tempdir()
+        .context("creating a temporary folder")?;
+    write_files(bundled.path(), &files)?;
+    lap(&mut report, "bindings");
+
+    let interpreter = std::fs::read(&toolchain.interpreter)
+        .with_context(|| format!("reading `{}`", toolchain.interpreter.display()))?;
+    let merged = merge::merge(&interpreter, &dylib)?;
+    lap(&mut report, "merge");
+
+    progress("initialising Python and importing the app");
+    let engine = preinit::engine()?;
+    let snapshot = preinit::preinitialize(
+        &engine,
+        &preinit::Inputs {
+            module: &merged,
+            python_home: &toolchain.python_home,
+            bindings: bundled.path(),
+            python_path: &request.python_path,
+            app: &request.app,
+        },
+    )?;
+    report.guest_stdout = snapshot.stdout;
+    report.guest_stderr = snapshot.stderr;
+    lap(&mut report, "pre-initialise");
+
+    progress("encoding the component");
+    let mut module = snapshot.module;
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        StringEncoding::UTF8,
+        false,
+    )
+        .context("embedding the world's component type")?;
+    let component = ComponentEncoder::default()
+        .validate(true)
+        .module(&module)
+        .context("reading the core module")?
+        .adapter(
+            "wasi_snapshot_preview1",
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )
+        .context("adding the WASI preview1 adapter")?
+        .encode()
+        .context("encoding the component")?;
+    lap(&mut report, "componentize");
+
+    write_atomically(&request.output, &component)?;
+    Ok(report)
+}
+
+/// Fail early, without starting Python, when the app module is nowhere on
+/// the Python path.
+fn check_app_exists(app: &str, python_path: &[PathBuf]) -> Result<()> {
+    if app.is_empty() || app.split('.').any(|part| part.is_empty()) {
+        bail!("`{app}` is not a Python module name");
+    }
+    let relative: PathBuf = app.split('.').collect();
+    for dir in python_path {
+        if !dir.is_dir() {
+            bail!("python path entry `{}` is not a directory", dir.display());
+        }
+        let module = dir.join(&relative);
+        if module.with_extension("py").is_file() || module.join("__init__.py").is_file() {
+            return Ok(());
+        }
+    }
+    let searched: Vec<String> = python_path.iter().map(|p| format!("`{}`", p.display())).collect();
+    bail!(
+        "app module `{app}` not found on the python path ({})",
+        searched.join(", ")
+    )
+}
+
+/// Write generated files under `dir`.
+pub fn write_files(dir: &Path, files: &[(String, String)]) -> Result<()> {
+    for (path, contents) in files {
+        let path = dir.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating `{}`", parent.display()))?;
+        }
+        std::fs::write(&path, contents).with_context(|| format!("writing `{}`", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Write `bytes` to `path` through a temporary file in the same folder and a
+/// rename, so readers never see a half-written file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in `{}`", dir.display()))?;
+    std::io::Write::write_all(&mut file, bytes)
+        .with_context(|| format!("writing `{}`", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Temporary files are private; the output is an ordinary file.
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("setting permissions of `{}`", path.display()))?;
+    }
+    file.persist(path)
+        .with_context(|| format!("writing `{}`", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,97 @@
+// Internal declarations shared by the runtime's C files.
+//
+// The runtime implements the interpreter side of wit-dylib 0.263 (see
+// wit_dylib.h and docs/internals.md, sections 1 and 4) over the CPython C API.
+
+#ifndef COMPONENTIZE_PY_RUNTIME_H
+#define COMPONENTIZE_PY_RUNTIME_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wit_dylib.h"
+
+// Export a function from the core module under exactly `name`.
+#define RT_EXPORT(name) __attribute__((export_name(name)))
+
+// ---------------------------------------------------------------- errors
+
+// Print `message` (printf-style) to stderr, flush, and trap.
+_Noreturn void rt_fatal(const char *format, ...)
+    __attribute__((format(printf, 1, 2)));
+
+// Print the pending Python exception (if any) with its traceback, then
+// `context` if not NULL, flush, and trap.
+_Noreturn void rt_fatal_python(const char *context);
+
+// Print the pending Python exception with its traceback to sys.stderr and
+// clear it. Unlike PyErr_Print, SystemExit does not exit the process.
+void rt_print_exception(void);
+
+// Flush sys.stdout, sys.stderr and C stdio; never fails.
+void rt_flush_stdio(void);
+
+// ---------------------------------------------------------------- state
+
+// The bindings library's metadata (set by wit_dylib_initialize).
+extern const wit_t *rt_wit;
+
+// From wit_world._registry (owned references, set by componentize-py-init).
+extern PyObject *rt_records;  // list of (class, attribute names)
+extern PyObject *rt_flags;    // list of enum.Flag classes
+extern PyObject *rt_enums;    // list of enum.Enum classes
+extern PyObject *rt_variants; // list of tuples of case classes
+extern PyObject *rt_some;     // class Some
+extern PyObject *rt_ok;       // class Ok
+extern PyObject *rt_err;      // class Err
+
+// Bound method per export function (owned, length num_export_funcs).
+extern PyObject **rt_export_methods;
+
+// Follows aliases: the type `ty` really denotes.
+wit_type_t rt_resolve_type(wit_type_t ty);
+
+// True when `ty` (after aliases) is a `result`: as a function's result it is
+// unwrapped (return -> ok, raised Err -> err).
+bool rt_is_result_type(wit_type_t ty);
+
+// Called at the start of every export call; the first time at run time it
+// refreshes os.environ, sys.argv and the `random` seed (section 4).
+void rt_runtime_refresh_once(void);
+
+// ---------------------------------------------------------------- call context
+
+// A call context (`cx`): the value stack of one import or export call, the
+// objects whose memory the canonical ABI still reads (strings, bytes) and
+// the allocations to free when the call is over.
+typedef struct rt_cx {
+  PyObject **stack;
+  size_t len, cap;
+  PyObject **keep;
+  size_t nkeep, capkeep;
+  void **deferred;
+  size_t ndeferred, capdeferred;
+} rt_cx_t;
+
+rt_cx_t *rt_cx_new(void);
+// Releases everything the context holds (stack leftovers, kept objects,
+// deferred allocations) and the context itself.
+void rt_cx_free(rt_cx_t *cx);
+// Pushes `obj`, stealing the reference; `obj` NULL means a Python error is
+// pending, which is fatal.
+void rt_cx_push(rt_cx_t *cx, PyObject *obj);
+// Pops the top value; the caller owns the returned reference.
+PyObject *rt_cx_pop(rt_cx_t *cx);
+// Keeps `obj` alive until the context is freed (steals the reference).
+void rt_cx_keep(rt_cx_t *cx, PyObject *obj);
+void rt_cx_defer_free(rt_cx_t *cx, void *ptr);
+
+// ---------------------------------------------------------------- module
+
+PyMODINIT_FUNC PyInit_componentize_py_runtime(void);
+
+#endif
