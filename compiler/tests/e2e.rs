@@ -1,0 +1,328 @@
+//! End-to-end tests: the real `componentize-py` binary builds components
+//! from the fixtures under `tests/fixtures/` and `examples/`, and the
+//! embedded Wasmtime runs them. Needs the toolchain from `scripts/setup.sh`.
+
+use anyhow::{anyhow, Result};
+use componentize_py::run;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use wasmtime::component::{Linker, Val};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn compiler() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_componentize-py"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Run the compiler in `dir` with `args`; returns its output.
+fn componentize_py(dir: &Path, args: &[&str]) -> Output {
+    let output = compiler().current_dir(dir).args(args).output().unwrap();
+    eprintln!(
+        "componentize-py {}\n--- stdout\n{}--- stderr\n{}",
+        args.join(" "),
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    output
+}
+
+/// Build a component and assert success.
+fn build(dir: &Path, wit: &str, world: &str, app: &str, out: &Path) {
+    let out = out.to_str().unwrap();
+    let output = componentize_py(dir, &["-d", wit, "-w", world, "componentize", app, "-p", ".", "-o", out]);
+    assert!(output.status.success(), "build failed: {}", text(&output.stderr));
+    assert!(Path::new(out).is_file());
+}
+
+/// Build that must fail: returns stderr, and checks no output was written.
+fn build_fails(dir: &Path, wit: &str, world: &str, app: &str) -> String {
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("out.wasm");
+    let output = componentize_py(
+        dir,
+        &["-d", wit, "-w", world, "componentize", app, "-p", ".", "-o", target.to_str().unwrap()],
+    );
+    assert!(!output.status.success(), "build unexpectedly succeeded");
+    assert!(!target.exists(), "a failed build left an output file");
+    let leftovers: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
+    assert!(leftovers.is_empty(), "a failed build left files: {leftovers:?}");
+    text(&output.stderr)
+}
+
+#[test]
+fn hello_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = tmp.path().join("hello.wasm");
+    build(&repo().join("examples/hello"), "hello.wit", "hello", "app", &wasm);
+    let output = compiler()
+        .args(["run", "--invoke", r#"hello("world")"#, wasm.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "\"Hello, world!\"\n");
+}
+
+#[test]
+fn hello_is_byte_identical_across_checkouts() {
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        // Same sources in two different folders.
+        let tmp = tempfile::tempdir().unwrap();
+        for file in ["hello.wit", "app.py"] {
+            std::fs::copy(repo().join("examples/hello").join(file), tmp.path().join(file)).unwrap();
+        }
+        let wasm = tmp.path().join("hello.wasm");
+        build(tmp.path(), "hello.wit", "hello", "app", &wasm);
+        outputs.push(std::fs::read(&wasm).unwrap());
+    }
+    assert!(outputs[0] == outputs[1], "two builds of the same input differ");
+}
+
+#[test]
+fn cli_command_prints_to_stdout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = tmp.path().join("cli.wasm");
+    build(&repo().join("examples/cli"), "wit", "wasi:cli/command@0.2.0", "cli", &wasm);
+    let output = compiler()
+        .args(["run", wasm.to_str().unwrap(), "a", "b"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        "Hello from a wasi:cli/command component!\nargv: ['a', 'b']\n"
+    );
+}
+
+/// Build the `types` fixture once per test that needs it.
+fn types_component() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = tmp.path().join("types.wasm");
+    build(&repo().join("tests/fixtures/types"), "types.wit", "types", "app", &wasm);
+    (tmp, wasm)
+}
+
+/// A host for the `types` world: WASI plus `test:types/host`, logging what
+/// the guest sends.
+struct TypesHost {
+    store: wasmtime::Store<run::Host>,
+    component: wasmtime::component::Component,
+    instance: wasmtime::component::Instance,
+    log: Arc<Mutex<Vec<String>>>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl TypesHost {
+    fn new(wasm: &Path) -> Result<Self> {
+        let engine = run::engine()?;
+        let component = run::load(&engine, wasm)?;
+        let mut linker: Linker<run::Host> = run::linker(&engine)?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut host = linker.instance("test:types/host").map_err(|e| anyhow!("{e:?}"))?;
+        let sink = log.clone();
+        host.func_new("log", move |_, _, params, _| {
+            if let Val::String(s) = &params[0] {
+                sink.lock().unwrap().push(s.clone());
+            }
+            Ok(())
+        })
+        .map_err(|e| anyhow!("{e:?}"))?;
+        host.func_new("add", |_, _, params, results| {
+            match (&params[0], &params[1]) {
+                (Val::U32(a), Val::U32(b)) => results[0] = Val::U32(a + b),
+                _ => unreachable!(),
+            }
+            Ok(())
+        })
+        .map_err(|e| anyhow!("{e:?}"))?;
+        host.func_new("fetch", |_, _, params, results| {
+            let Val::String(key) = &params[0] else { unreachable!() };
+            results[0] = if key == "present" {
+                Val::Result(Ok(Some(Box::new(Val::String("value!".into())))))
+            } else {
+                Val::Result(Err(Some(Box::new(Val::String("not found".into())))))
+            };
+            Ok(())
+        })
+        .map_err(|e| anyhow!("{e:?}"))?;
+        let mut store = run::store(&engine, &["types".to_string()]);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let instance = runtime
+            .block_on(linker.instantiate_async(&mut store, &component))
+            .map_err(|e| anyhow!("{e:?}"))?;
+        Ok(TypesHost { store, component, instance, log, runtime })
+    }
+
+    /// Call an export given in WAVE; return the results in WAVE.
+    fn call(&mut self, call: &str) -> Result<String> {
+        let results = self.runtime.block_on(run::call_wave(
+            &mut self.store,
+            &self.component,
+            &self.instance,
+            call,
+        ))?;
+        let text: Vec<String> = results
+            .iter()
+            .map(|v| wasmtime::component::wasm_wave::to_string(v).unwrap())
+            .collect();
+        Ok(text.join(" "))
+    }
+}
+
+#[test]
+fn every_value_type_round_trips() {
+    let (_tmp, wasm) = types_component();
+    let mut host = TypesHost::new(&wasm).unwrap();
+    let echoes = [
+        ("echo-bool", "true"),
+        ("echo-bool", "false"),
+        ("echo-u8", "255"),
+        ("echo-u16", "65535"),
+        ("echo-u32", "4294967295"),
+        ("echo-u64", "18446744073709551615"),
+        ("echo-s8", "-128"),
+        ("echo-s16", "-32768"),
+        ("echo-s32", "-2147483648"),
+        ("echo-s64", "-9223372036854775808"),
+        ("echo-f32", "1.5"),
+        ("echo-f64", "-0.000123"),
+        ("echo-f64", "nan"),
+        ("echo-char", "'ß'"),
+        ("echo-char", "'🦀'"),
+        ("echo-string", r#""héllo wörld ✓""#),
+        ("echo-string", r#""""#),
+        ("echo-bytes", "[0, 1, 2, 255]"),
+        ("echo-bytes", "[]"),
+        ("echo-strings", r#"["a", "bc", ""]"#),
+        ("echo-points", "[{x: 1, y: -2}, {x: 3, y: 4}]"),
+        ("echo-tuple", r#"(7, "seven", 7.5)"#),
+        ("echo-option", r#"some("x")"#),
+        ("echo-option", "none"),
+        ("echo-nested", "some(some(5))"),
+        ("echo-nested", "some(none)"),
+        ("echo-nested", "none"),
+        ("echo-result", "ok(3)"),
+        ("echo-result", r#"err("bad")"#),
+        ("echo-results", "[ok, err(green), ok]"),
+        ("echo-variant", "circle(2.5)"),
+        ("echo-variant", "square({x: 1, y: 2})"),
+        ("echo-variant", "nothing"),
+        ("echo-enum", "blue"),
+        ("echo-flags", "{read, exec}"),
+        ("echo-flags", "{}"),
+        (
+            "echo-bag",
+            r#"{name: "b", tags: ["t1", "t2"], origin: {x: 0, y: 9}, color: green, perms: {write}, maybe: some(7)}"#,
+        ),
+    ];
+    for (func, value) in echoes {
+        let got = host.call(&format!("{func}({value})")).unwrap();
+        assert_eq!(got, value, "{func}({value})");
+    }
+    assert_eq!(host.call("bytes-len([1, 2, 3])").unwrap(), "3");
+    assert_eq!(host.call("divide(7, 2)").unwrap(), "ok(3)");
+    assert_eq!(host.call("divide(1, 0)").unwrap(), r#"err("division by zero")"#);
+}
+
+#[test]
+fn guest_calls_host_imports() {
+    let (_tmp, wasm) = types_component();
+    let mut host = TypesHost::new(&wasm).unwrap();
+    // add(41, 1) = 42, +1000 for the Err("not found"), + len("value!") = 6.
+    assert_eq!(host.call("run-host(41)").unwrap(), "1048");
+    assert_eq!(*host.log.lock().unwrap(), vec!["run-host called with 41".to_string()]);
+}
+
+#[test]
+fn exception_at_call_time_traps_with_traceback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = tmp.path().join("raises.wasm");
+    build(&repo().join("tests/fixtures/errors"), "hello.wit", "hello", "call_raises", &wasm);
+    let output = compiler()
+        .args(["run", "--invoke", r#"hello("x")"#, wasm.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("Traceback"), "{stderr}");
+    assert!(stderr.contains("ValueError: boom at call time for x"), "{stderr}");
+    assert!(stderr.contains("wasm trap"), "{stderr}");
+}
+
+#[test]
+fn bindings_subcommand_writes_importable_python() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = repo().join("tests/fixtures/types");
+    let output = componentize_py(
+        &fixture,
+        &["-d", "types.wit", "-w", "types", "bindings", tmp.path().to_str().unwrap()],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(tmp.path().join("wit_world/__init__.py").is_file());
+    let status = Command::new("python3")
+        .args(["-m", "compileall", "-q", "wit_world"])
+        .current_dir(tmp.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "generated bindings do not compile");
+}
+
+#[test]
+fn missing_wit_path() {
+    let dir = repo().join("tests/fixtures/errors");
+    let err = build_fails(&dir, "nope.wit", "hello", "app");
+    assert!(err.contains("WIT path `nope.wit` does not exist"), "{err}");
+}
+
+#[test]
+fn wit_syntax_error_names_file_and_line() {
+    let dir = repo().join("tests/fixtures/errors");
+    let err = build_fails(&dir, "bad.wit", "hello", "app");
+    assert!(err.contains("bad.wit:5"), "{err}");
+}
+
+#[test]
+fn unknown_world() {
+    let dir = repo().join("tests/fixtures/errors");
+    let err = build_fails(&dir, "hello.wit", "goodbye", "app");
+    assert!(err.contains("unknown world `goodbye`"), "{err}");
+    assert!(err.contains("test:errors/hello"), "{err}");
+}
+
+#[test]
+fn app_module_not_found() {
+    let dir = repo().join("tests/fixtures/errors");
+    let err = build_fails(&dir, "hello.wit", "hello", "does_not_exist");
+    assert!(err.contains("app module `does_not_exist` not found on the python path"), "{err}");
+}
+
+#[test]
+fn python_syntax_error() {
+    let dir = repo().join("tests/fixtures/errors");
+    let err = build_fails(&dir, "hello.wit", "hello", "syntax_error");
+    assert!(err.contains("SyntaxError"), "{err}");
+    assert!(err.contains("syntax_error.py"), "{err}");
+    assert!(err.contains("line 4"), "{err}");
+}
+
+#[test]
+fn exception_at_import_shows_traceback() {
+    let dir = repo().join("tests/fixtures/errors");
+    let err = build_fails(&dir, "hello.wit", "hello", "raises");
+    assert!(err.contains("Traceback"), "{err}");
+    assert!(err.contains("RuntimeError: boom at import time"), "{err}");
+}
+
+#[test]
+fn missing_class_is_named() {
+    let dir = repo().join("tests/fixtures/errors");
+    let err = build_fails(&dir, "hello.wit", "hello", "no_class");
+    assert!(err.contains("has no class 'WitWorld'"), "{err}");
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The main job: set up (idempotent), then build and run the example
+# components, printing what they print.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/scripts/setup.sh"
+cpy="$root/target/release/componentize-py"
+out="$root/target/examples"
+mkdir -p "$out"
+
+echo "== examples/hello: a world exporting hello(name: string) -> string"
+(cd "$root/examples/hello" && "$cpy" -d hello.wit -w hello componentize app -p . -o "$out/hello.wasm")
+"$cpy" run --invoke 'hello("world")' "$out/hello.wasm"
+
+echo "== examples/cli: a wasi:cli/command component"
+(cd "$root/examples/cli" && "$cpy" -d wit -w wasi:cli/command@0.2.0 componentize cli -o "$out/cli.wasm")
+"$cpy" run "$out/cli.wasm" some arguments
+
+ls -l "$out"/*.wasm
