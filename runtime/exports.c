@@ -97,6 +97,11 @@ void wit_dylib_export_call(void *cx_, size_t which) {
   for (size_t i = func->nparams; i > 0; i--) {
     PyTuple_SET_ITEM(args, i - 1, rt_cx_pop(cx));
   }
+  if (rt_export_methods[which] == NULL) {
+    rt_fatal("error: the export '%s' is a resource function; resources are "
+             "not supported yet",
+             func->name);
+  }
   PyObject *ret = PyObject_Call(rt_export_methods[which], args, NULL);
   Py_DECREF(args);
   // Nothing flushes at exit at run time: flush after every export call.

@@ -158,6 +158,11 @@ static void resolve_exports(PyObject *registry, PyObject *app,
     export_label(&rt_wit->export_funcs[i], label, sizeof label);
 
     PyObject *entry = PyList_GET_ITEM(exports, i);
+    if (entry == Py_None) {
+      // Resource methods and constructors: not bound to an app class here
+      // (resources are handled by a later part of the runtime).
+      continue;
+    }
     const char *class_name, *method_name;
     if (!PyTuple_Check(entry) ||
         !PyArg_ParseTuple(entry, "ss", &class_name, &method_name)) {
