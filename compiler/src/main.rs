@@ -88,7 +88,11 @@ fn main() -> ExitCode {
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:?}");
+            // The cause chain, without a backtrace even when RUST_BACKTRACE is set.
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
             ExitCode::FAILURE
         }
     }

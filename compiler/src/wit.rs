@@ -92,7 +92,9 @@ fn push_paths(mut resolve: Resolve, paths: &[PathBuf]) -> Result<(Resolve, Vec<P
             resolve.push_path(path)
         }));
         let (pkg, _) = match pushed {
-            Ok(result) => result.with_context(|| describe(path))?,
+            Ok(Ok(pushed)) => pushed,
+            // The rendering adds file, line and a source snippet.
+            Ok(Err(error)) => bail!("{}:\n{}", describe(path), resolve.render_error(&error)),
             Err(_) => bail!("{}: a package is defined twice", describe(path)),
         };
         main.push(pkg);
