@@ -93,7 +93,10 @@ wasm-ld-19 \
   --export-table --growable-table \
   --export=__stack_pointer \
   --export=componentize_py_bindings_data \
-  -z stack-size=8388608 \
+  --wrap=__imported_wasi_snapshot_preview1_path_filestat_get \
+  --wrap=__imported_wasi_snapshot_preview1_fd_filestat_get \
+  --wrap=__imported_wasi_snapshot_preview1_fd_readdir \
+  -z stack-size=8388608 ${COMPONENTIZE_PY_EXTRA_LDFLAGS:-} \
   --strip-debug \
   -o "$work/interpreter.wasm"
 

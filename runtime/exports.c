@@ -130,7 +130,7 @@ void wit_dylib_export_call(void *cx_, size_t which) {
              "above)",
              iface ? iface : "", iface ? "#" : "", func->name);
   }
-  if (func->result == WIT_TYPE_EMPTY) {
+  if (RT_TYPE_IS_EMPTY(func->result)) {
     Py_DECREF(ret);
   } else if (is_result) {
     PyObject *ok = PyObject_CallOneArg(rt_ok, ret);

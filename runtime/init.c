@@ -219,7 +219,10 @@ static void resolve_exports(PyObject *registry, PyObject *app,
 
 // ---------------------------------------------------------------- init
 
+bool rt_initializing = false;
+
 RT_EXPORT("componentize-py-init") void componentize_py_init(void) {
+  rt_initializing = true;
   // 1. The bindings library's constructors call wit_dylib_initialize.
   rt_bindings_init();
   if (rt_wit == NULL) {
@@ -265,10 +268,17 @@ RT_EXPORT("componentize-py-init") void componentize_py_init(void) {
   Py_DECREF(app);
   Py_DECREF(registry);
 
-  // 5. Forget the build-time environment.
+  // 5. Forget the build-time environment. The path finders cached for the
+  // build-time folders hold their modification times, which would make the
+  // snapshot differ from build to build; those folders do not exist at run
+  // time anyway.
+  if (PyRun_SimpleString("import sys\nsys.path_importer_cache.clear()\n") != 0) {
+    rt_fatal("error: could not clear sys.path_importer_cache");
+  }
   rt_flush_stdio();
   __wasilibc_reset_preopens();
   __wasilibc_deinitialize_environ();
+  rt_initializing = false;
 }
 
 // ---------------------------------------------------------------- run time

@@ -81,7 +81,7 @@ static PyObject *call_import(PyObject *self, PyObject *const *args,
   func->impl(cx);
 
   PyObject *result;
-  if (func->result != WIT_TYPE_EMPTY) {
+  if (!RT_TYPE_IS_EMPTY(func->result)) {
     result = rt_cx_pop(cx);
   } else {
     result = Py_None;

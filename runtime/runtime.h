@@ -15,6 +15,10 @@
 
 #include "wit_dylib.h"
 
+// "No type" (a case without payload, a function without result). wit-dylib
+// encodes it as all ones (u32::MAX), so compare the kind byte, not the value.
+#define RT_TYPE_IS_EMPTY(ty) (WIT_TYPE_KIND(ty) == WIT_TYPE_EMPTY)
+
 // Export a function from the core module under exactly `name`.
 #define RT_EXPORT(name) __attribute__((export_name(name)))
 
@@ -39,6 +43,9 @@ void rt_flush_stdio(void);
 
 // The bindings library's metadata (set by wit_dylib_initialize).
 extern const wit_t *rt_wit;
+
+// True while `componentize-py-init` runs (see preinit_fs.c).
+extern bool rt_initializing;
 
 // From wit_world._registry (owned references, set by componentize-py-init).
 extern PyObject *rt_records;  // list of (class, attribute names)

@@ -88,7 +88,7 @@ void rt_cx_defer_free(rt_cx_t *cx, void *ptr) {
 // ---------------------------------------------------------------- types
 
 wit_type_t rt_resolve_type(wit_type_t ty) {
-  while (ty != WIT_TYPE_EMPTY && WIT_TYPE_KIND(ty) == WIT_TYPE_ALIAS) {
+  while (!RT_TYPE_IS_EMPTY(ty) && WIT_TYPE_KIND(ty) == WIT_TYPE_ALIAS) {
     size_t index = WIT_TYPE_INDEX(ty);
     if (index >= rt_wit->num_aliases) {
       rt_fatal("error: componentize-py runtime: bad alias index %zu", index);
@@ -99,7 +99,7 @@ wit_type_t rt_resolve_type(wit_type_t ty) {
 }
 
 bool rt_is_result_type(wit_type_t ty) {
-  if (ty == WIT_TYPE_EMPTY) {
+  if (RT_TYPE_IS_EMPTY(ty)) {
     return false;
   }
   ty = rt_resolve_type(ty);
@@ -515,7 +515,7 @@ void wit_dylib_push_variant(void *cx, size_t ty, uint32_t discr) {
   PyObject *cases = registry_item(rt_variants, ty, "VARIANTS");
   PyObject *cls = tuple_item(cases, discr, "VARIANTS");
   PyObject *obj;
-  if (variant->cases[discr].ty != WIT_TYPE_EMPTY) {
+  if (!RT_TYPE_IS_EMPTY(variant->cases[discr].ty)) {
     PyObject *payload = rt_cx_pop(cx);
     obj = PyObject_CallOneArg(cls, payload);
     Py_DECREF(payload);
@@ -556,7 +556,7 @@ uint32_t wit_dylib_pop_variant(void *cx, size_t ty) {
   if (found == variant->ncases) {
     bad_value(obj, variant->name);
   }
-  if (variant->cases[found].ty != WIT_TYPE_EMPTY) {
+  if (!RT_TYPE_IS_EMPTY(variant->cases[found].ty)) {
     push_payload(cx, obj, variant->name);
   }
   Py_DECREF(obj);
@@ -614,7 +614,7 @@ void wit_dylib_push_result(void *cx, size_t ty, uint32_t discr) {
   const wit_result_t *result = &rt_wit->results[ty];
   wit_type_t payload_ty = discr == 0 ? result->ok : result->err;
   PyObject *payload;
-  if (payload_ty != WIT_TYPE_EMPTY) {
+  if (!RT_TYPE_IS_EMPTY(payload_ty)) {
     payload = rt_cx_pop(cx);
   } else {
     payload = Py_None;
@@ -639,7 +639,7 @@ uint32_t wit_dylib_pop_result(void *cx, size_t ty) {
     bad_value(obj, "Ok(...) or Err(...) (a WIT result)");
   }
   wit_type_t payload_ty = discr == 0 ? result->ok : result->err;
-  if (payload_ty != WIT_TYPE_EMPTY) {
+  if (!RT_TYPE_IS_EMPTY(payload_ty)) {
     push_payload(cx, obj, discr == 0 ? "Ok" : "Err");
   }
   Py_DECREF(obj);

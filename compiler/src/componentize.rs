@@ -69,6 +69,13 @@ pub fn componentize(
 
     progress("initialising Python and importing the app");
     let engine = preinit::engine()?;
+    let hidden_names: Vec<String> = request
+        .output
+        .file_name()
+        .and_then(|name| name.to_str())
+        .filter(|name| !name.contains(':'))
+        .map(|name| vec![name.to_string()])
+        .unwrap_or_default();
     let snapshot = preinit::preinitialize(
         &engine,
         &preinit::Inputs {
@@ -77,6 +84,7 @@ pub fn componentize(
             bindings: bundled.path(),
             python_path: &request.python_path,
             app: &request.app,
+            hidden_names: &hidden_names,
         },
     )?;
     report.guest_stdout = snapshot.stdout;
@@ -85,6 +93,10 @@ pub fn componentize(
 
     progress("encoding the component");
     let mut module = snapshot.module;
+    // Debugging aid: keep the pre-initialised core module.
+    if let Some(path) = std::env::var_os("COMPONENTIZE_PY_DUMP_CORE") {
+        std::fs::write(&path, &module).context("writing $COMPONENTIZE_PY_DUMP_CORE")?;
+    }
     wit_component::embed_component_metadata(
         &mut module,
         &resolve,

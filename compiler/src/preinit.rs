@@ -30,6 +30,10 @@ pub struct Inputs<'a> {
     pub python_path: &'a [PathBuf],
     /// The app module name.
     pub app: &'a str,
+    /// File names left out of directory listings during initialisation (the
+    /// output file, which may sit in a `-p` folder and would otherwise make
+    /// a rebuild see a different folder than the first build did).
+    pub hidden_names: &'a [String],
 }
 
 /// What initialisation produced: the snapshot and what the guest printed.
@@ -78,7 +82,8 @@ pub fn preinitialize(engine: &Engine, inputs: &Inputs<'_>) -> Result<Snapshot> {
 
     let mut guest_path = vec![GUEST_BINDINGS.to_string()];
     let mut wasi = WasiCtxBuilder::new();
-    wasi.stdout(stdout.clone())
+    wasi.allow_blocking_current_thread(true)
+        .stdout(stdout.clone())
         .stderr(stderr.clone())
         .secure_random(rand::rngs::StdRng::seed_from_u64(0))
         .insecure_random(rand::rngs::StdRng::seed_from_u64(1))
@@ -100,6 +105,7 @@ pub fn preinitialize(engine: &Engine, inputs: &Inputs<'_>) -> Result<Snapshot> {
     }
     wasi.env("COMPONENTIZE_PY_APP", inputs.app)
         .env("COMPONENTIZE_PY_PATH", guest_path.join(":"))
+        .env("COMPONENTIZE_PY_HIDE", inputs.hidden_names.join(":"))
         .arg("python");
     let mut store = Store::new(engine, wasi.build_p1());
 

@@ -72,17 +72,21 @@ fn hello_round_trip() {
 #[test]
 fn hello_is_byte_identical_across_checkouts() {
     let mut outputs = Vec::new();
-    for _ in 0..2 {
-        // Same sources in two different folders.
-        let tmp = tempfile::tempdir().unwrap();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for dir in &dirs {
         for file in ["hello.wit", "app.py"] {
-            std::fs::copy(repo().join("examples/hello").join(file), tmp.path().join(file)).unwrap();
+            std::fs::copy(repo().join("examples/hello").join(file), dir.path().join(file)).unwrap();
         }
-        let wasm = tmp.path().join("hello.wasm");
-        build(tmp.path(), "hello.wit", "hello", "app", &wasm);
+    }
+    // Two checkouts, and a rebuild in the first one, where the previous
+    // output now sits in the app's folder.
+    for dir in [&dirs[0], &dirs[1], &dirs[0]] {
+        let wasm = dir.path().join("hello.wasm");
+        build(dir.path(), "hello.wit", "hello", "app", &wasm);
         outputs.push(std::fs::read(&wasm).unwrap());
     }
-    assert!(outputs[0] == outputs[1], "two builds of the same input differ");
+    assert!(outputs[0] == outputs[1], "builds in two folders differ");
+    assert!(outputs[0] == outputs[2], "a rebuild differs from the first build");
 }
 
 #[test]
