@@ -1,11 +1,15 @@
 //! The `componentize-py` command line: upstream-compatible `componentize`
-//! and `bindings`, plus `run`.
+//! and `bindings`, plus `run`; `@FILE` arguments; and, with
+//! `--persistent_worker`, a Bazel persistent worker (see `worker.rs`).
 
-use anyhow::{Context, Result};
+mod worker;
+
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use componentize_py::{bindings, componentize, run, toolchain::Toolchain, wit};
+use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Compile a Python application and a WIT world into a WebAssembly component.
@@ -13,6 +17,13 @@ use std::process::ExitCode;
 /// Example:
 ///   componentize-py -d hello.wit -w hello componentize app -p . -o hello.wasm
 ///   componentize-py run --invoke 'hello("world")' hello.wasm
+///
+/// An argument `@FILE` is replaced by the lines of FILE, one argument per line
+/// (Bazel's multiline params file).
+///
+/// `componentize-py [OPTIONS] --persistent_worker` serves Bazel work requests
+/// (length-delimited protobuf WorkRequest/WorkResponse) on stdin and stdout;
+/// the other options given with it are put before every request's arguments.
 #[derive(Parser)]
 #[command(name = "componentize-py", version, verbatim_doc_comment)]
 struct Cli {
@@ -83,35 +94,151 @@ enum Command {
     },
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match real_main(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // The cause chain, without a backtrace even when RUST_BACKTRACE is set.
-            eprintln!("error: {error}");
-            for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            ExitCode::FAILURE
-        }
+/// Where a command writes its text: the process's stdout and stderr in
+/// one-shot mode, the response's `output` in worker mode.
+trait Console {
+    /// Where results go (what the app printed to stdout while imported).
+    fn stdout(&mut self) -> &mut dyn Write;
+    /// Where progress lines, the app's stderr and errors go.
+    fn stderr(&mut self) -> &mut dyn Write;
+    /// Print a command-line error (or `--help` / `--version`).
+    fn clap_message(&mut self, error: &clap::Error) {
+        let text = error.render().to_string();
+        let stream = if error.use_stderr() {
+            self.stderr()
+        } else {
+            self.stdout()
+        };
+        let _ = stream.write_all(text.as_bytes());
+    }
+    /// Whether the command may use the process's own stdio (`run` does).
+    fn owns_stdio(&self) -> bool {
+        true
+    }
+    /// Called before each long build step; the worker abandons a cancelled
+    /// build here.
+    fn checkpoint(&mut self) {}
+}
+
+/// One-shot mode: the process's stdout and stderr.
+struct Terminal {
+    stdout: std::io::Stdout,
+    stderr: std::io::Stderr,
+}
+
+impl Console for Terminal {
+    fn stdout(&mut self) -> &mut dyn Write {
+        &mut self.stdout
+    }
+    fn stderr(&mut self) -> &mut dyn Write {
+        &mut self.stderr
+    }
+    fn clap_message(&mut self, error: &clap::Error) {
+        // Exactly what `Cli::parse()` prints (with colours on a terminal).
+        let _ = error.print();
     }
 }
 
-fn real_main(cli: Cli) -> Result<()> {
+fn main() -> ExitCode {
+    let mut args = std::env::args_os();
+    let program = args.next().unwrap_or_else(|| "componentize-py".into());
+    let args: Vec<OsString> = args.collect();
+    if args.iter().any(|arg| arg == worker::FLAG) {
+        let startup = args.into_iter().filter(|arg| arg != worker::FLAG).collect();
+        return worker::serve(program, startup);
+    }
+    let mut terminal = Terminal {
+        stdout: std::io::stdout(),
+        stderr: std::io::stderr(),
+    };
+    let code = run(
+        std::iter::once(program).chain(args).collect(),
+        None,
+        &mut terminal,
+    );
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Run one command line (`args[0]` is the program name) and return its exit
+/// code: 0, 1 for a failed command, 2 for a command-line error (as clap).
+///
+/// `@FILE` arguments are expanded first. Relative paths, `@FILE`s included,
+/// are taken from `base` when given (a multiplex worker's `sandbox_dir`).
+fn run(args: Vec<OsString>, base: Option<&Path>, console: &mut dyn Console) -> i32 {
+    let args = match expand_flagfiles(args, base) {
+        Ok(args) => args,
+        Err(error) => return report(console, &error),
+    };
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            console.clap_message(&error);
+            return error.exit_code();
+        }
+    };
+    match execute(cli, base, console) {
+        Ok(()) => 0,
+        Err(error) => report(console, &error),
+    }
+}
+
+/// Print `error` and its causes (never a backtrace, even when
+/// RUST_BACKTRACE is set); returns the exit code 1.
+fn report(console: &mut dyn Console, error: &anyhow::Error) -> i32 {
+    let stderr = console.stderr();
+    let _ = writeln!(stderr, "error: {error}");
+    for cause in error.chain().skip(1) {
+        let _ = writeln!(stderr, "  caused by: {cause}");
+    }
+    1
+}
+
+/// Replace each argument `@FILE` after the program name by FILE's lines, one
+/// argument per line (not recursively). Relative FILEs are read from `base`.
+fn expand_flagfiles(args: Vec<OsString>, base: Option<&Path>) -> Result<Vec<OsString>> {
+    let mut expanded = Vec::with_capacity(args.len());
+    let mut args = args.into_iter();
+    expanded.extend(args.next());
+    for arg in args {
+        let Some(file) = arg.to_str().and_then(|arg| arg.strip_prefix('@')) else {
+            expanded.push(arg);
+            continue;
+        };
+        let path = rebase(base, PathBuf::from(file));
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading the arguments file `{}`", path.display()))?;
+        expanded.extend(text.lines().map(OsString::from));
+    }
+    Ok(expanded)
+}
+
+/// `path`, under `base` if it is relative and `base` is given.
+fn rebase(base: Option<&Path>, path: PathBuf) -> PathBuf {
+    match base {
+        Some(base) if path.is_relative() => base.join(path),
+        _ => path,
+    }
+}
+
+/// Carry out a parsed command line.
+fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<()> {
+    let rebase_all = |paths: Vec<PathBuf>| -> Vec<PathBuf> {
+        paths.into_iter().map(|path| rebase(base, path)).collect()
+    };
     let wit = wit::WitOptions {
-        paths: cli.wit_path,
+        paths: rebase_all(cli.wit_path),
         worlds: cli.world,
         features: cli.features,
         all_features: cli.all_features,
     };
+    let toolchain = cli.toolchain.map(|dir| rebase(base, dir));
     match cli.command {
         Command::Componentize {
             app,
             python_path,
             output,
         } => {
-            let toolchain = Toolchain::find(cli.toolchain.as_deref())?;
+            let toolchain = Toolchain::find(toolchain.as_deref())?;
             let python_path = if python_path.is_empty() {
                 vec![PathBuf::from(".")]
             } else {
@@ -120,25 +247,31 @@ fn real_main(cli: Cli) -> Result<()> {
             let request = componentize::Request {
                 wit,
                 app,
-                python_path,
-                output,
+                python_path: rebase_all(python_path),
+                output: rebase(base, output),
             };
             let quiet = cli.quiet;
             let mut progress = |step: &str| {
+                console.checkpoint();
                 if !quiet {
-                    eprintln!("componentize-py: {step}");
+                    let _ = writeln!(console.stderr(), "componentize-py: {step}");
                 }
             };
             let report = componentize::componentize(&toolchain, &request, &mut progress)?;
-            std::io::stdout().write_all(&report.guest_stdout)?;
-            std::io::stderr().write_all(&report.guest_stderr)?;
+            console.stdout().write_all(&report.guest_stdout)?;
+            let stderr = console.stderr();
+            stderr.write_all(&report.guest_stderr)?;
             if cli.verbose {
                 for (step, secs) in &report.steps {
-                    eprintln!("componentize-py: {step:<16} {secs:8.3} s");
+                    writeln!(stderr, "componentize-py: {step:<16} {secs:8.3} s")?;
                 }
             }
             if !quiet {
-                eprintln!("componentize-py: wrote {}", request.output.display());
+                writeln!(
+                    stderr,
+                    "componentize-py: wrote {}",
+                    request.output.display()
+                )?;
             }
             Ok(())
         }
@@ -147,12 +280,17 @@ fn real_main(cli: Cli) -> Result<()> {
             let (_, metadata) = wit_dylib::create_with_metadata(&resolve, world, None)
                 .context("computing the bindings metadata")?;
             let files = bindings::generate(&resolve, world, &metadata)?;
-            componentize::write_files(&output_dir, &files)
+            componentize::write_files(&rebase(base, output_dir), &files)
         }
         Command::Run {
             invoke,
             component,
             args,
-        } => run::run(&component, &invoke, &args),
+        } => {
+            if !console.owns_stdio() {
+                bail!("`run` is not available in worker mode: the component would use the worker's stdio");
+            }
+            run::run(&rebase(base, component), &invoke, &args)
+        }
     }
 }

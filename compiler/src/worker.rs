@@ -1,0 +1,294 @@
+//! `componentize-py --persistent_worker`: a Bazel persistent worker speaking
+//! the proto variant of the worker protocol.
+//!
+//! Bazel writes length-delimited (varint length prefix) `WorkRequest`s to
+//! stdin and reads `WorkResponse`s from stdout; nothing else may go to
+//! stdout. Each request's arguments are a command line (with `@FILE`s) run by
+//! `crate::run`, whose text goes into the response's `output`.
+//!
+//! - `request_id` 0 (singleplex): served in order, one at a time.
+//! - other ids (multiplex): one thread per request; responses are written
+//!   whole under a lock, so they never interleave.
+//! - `cancel`: the cancelled build is abandoned at its next step (before it
+//!   writes anything) and answered with `was_cancelled`. A cancel for an id
+//!   that is not in flight gets no response: the spec asks for exactly one
+//!   response per non-cancel request, and a build that completed anyway is
+//!   answered normally.
+//! - a request that does not decode gets an error response (id 0); a framing
+//!   error ends the worker, with status 0 at end of input.
+
+use crate::Console;
+use anyhow::{bail, Context, Result};
+use prost::Message;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{self, BufRead, Read, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+/// The flag with which Bazel starts a worker.
+pub const FLAG: &str = "--persistent_worker";
+
+/// An input file of a request (Bazel's `blaze.worker.Input`).
+#[derive(Clone, PartialEq, Message)]
+pub struct Input {
+    /// Path relative to the execution root, or absolute.
+    #[prost(string, tag = "1")]
+    pub path: String,
+    /// Opaque digest of the contents.
+    #[prost(bytes = "vec", tag = "2")]
+    pub digest: Vec<u8>,
+}
+
+/// One unit of work (Bazel's `blaze.worker.WorkRequest`).
+#[derive(Clone, PartialEq, Message)]
+pub struct WorkRequest {
+    /// The command line, without the program name.
+    #[prost(string, repeated, tag = "1")]
+    pub arguments: Vec<String>,
+    /// Inputs the request may read (unused here).
+    #[prost(message, repeated, tag = "2")]
+    pub inputs: Vec<Input>,
+    /// 0 for singleplex, else unique among the requests in flight.
+    #[prost(int32, tag = "3")]
+    pub request_id: i32,
+    /// Cancel the request in flight with this `request_id`.
+    #[prost(bool, tag = "4")]
+    pub cancel: bool,
+    /// Above 0: log the request to stderr.
+    #[prost(int32, tag = "5")]
+    pub verbosity: i32,
+    /// Folder, relative to the working directory, that relative paths of a
+    /// multiplex request are taken from; empty for none.
+    #[prost(string, tag = "6")]
+    pub sandbox_dir: String,
+}
+
+/// The answer to one request (Bazel's `blaze.worker.WorkResponse`).
+#[derive(Clone, PartialEq, Message)]
+pub struct WorkResponse {
+    /// The command's exit code.
+    #[prost(int32, tag = "1")]
+    pub exit_code: i32,
+    /// Everything the command printed: progress, the app's output, errors.
+    #[prost(string, tag = "2")]
+    pub output: String,
+    /// The request's `request_id`.
+    #[prost(int32, tag = "3")]
+    pub request_id: i32,
+    /// The request was cancelled; `exit_code` and `output` are empty.
+    #[prost(bool, tag = "4")]
+    pub was_cancelled: bool,
+}
+
+/// Serve requests from stdin until it ends; `program` and `startup` (the
+/// process's other arguments) are put before every request's arguments.
+pub fn serve(program: OsString, startup: Vec<OsString>) -> ExitCode {
+    let worker = Arc::new(Worker {
+        prefix: std::iter::once(program).chain(startup).collect(),
+        stdout: Mutex::new(io::stdout()),
+        in_flight: Mutex::new(HashMap::new()),
+    });
+    let mut stdin = io::stdin().lock();
+    let mut threads: Vec<JoinHandle<()>> = Vec::new();
+    let status = loop {
+        let frame = match read_frame(&mut stdin) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("componentize-py worker: {error:#}; stopping");
+                break ExitCode::FAILURE;
+            }
+        };
+        let request = match WorkRequest::decode(frame.as_slice()) {
+            Ok(request) => request,
+            Err(error) => {
+                worker.respond(WorkResponse {
+                    exit_code: 1,
+                    output: format!("error: malformed WorkRequest: {error}\n"),
+                    ..WorkResponse::default()
+                });
+                continue;
+            }
+        };
+        if request.verbosity > 0 {
+            eprintln!("componentize-py worker: {request:?}");
+        }
+        if request.cancel {
+            worker.cancel(request.request_id);
+        } else if request.request_id == 0 {
+            let response = worker.handle(request, Arc::default());
+            worker.respond(response);
+        } else {
+            threads.retain(|thread| !thread.is_finished());
+            threads.push(worker.spawn(request));
+        }
+    };
+    // Let builds in flight finish (and clean up) before exiting.
+    for thread in threads {
+        let _ = thread.join();
+    }
+    status
+}
+
+/// State shared by the request threads.
+struct Worker {
+    /// The program name and startup arguments.
+    prefix: Vec<OsString>,
+    /// Responses are written whole under this lock.
+    stdout: Mutex<io::Stdout>,
+    /// Cancel flags of the multiplex requests in flight, by id.
+    in_flight: Mutex<HashMap<i32, Arc<AtomicBool>>>,
+}
+
+impl Worker {
+    /// Serve a multiplex request on its own thread.
+    fn spawn(self: &Arc<Self>, request: WorkRequest) -> JoinHandle<()> {
+        let id = request.request_id;
+        let cancelled = Arc::new(AtomicBool::new(false));
+        lock(&self.in_flight).insert(id, cancelled.clone());
+        let worker = self.clone();
+        std::thread::spawn(move || {
+            let response = worker.handle(request, cancelled);
+            lock(&worker.in_flight).remove(&id);
+            worker.respond(response);
+        })
+    }
+
+    /// Flag the request `id` as cancelled, if it is in flight.
+    fn cancel(&self, id: i32) {
+        if let Some(cancelled) = lock(&self.in_flight).get(&id) {
+            cancelled.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Run one request and build its response.
+    fn handle(&self, request: WorkRequest, cancelled: Arc<AtomicBool>) -> WorkResponse {
+        let request_id = request.request_id;
+        let mut args = self.prefix.clone();
+        args.extend(request.arguments.into_iter().map(OsString::from));
+        let base = (!request.sandbox_dir.is_empty()).then(|| PathBuf::from(request.sandbox_dir));
+        let mut buffer = Buffer {
+            text: Vec::new(),
+            cancelled,
+        };
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            crate::run(args, base.as_deref(), &mut buffer)
+        }));
+        let exit_code = match outcome {
+            Ok(code) => code,
+            Err(payload) if payload.is::<Cancelled>() => {
+                return WorkResponse {
+                    request_id,
+                    was_cancelled: true,
+                    ..WorkResponse::default()
+                };
+            }
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let _ = writeln!(buffer.text, "error: internal error (panic): {message}");
+                1
+            }
+        };
+        WorkResponse {
+            exit_code,
+            output: String::from_utf8_lossy(&buffer.text).into_owned(),
+            request_id,
+            was_cancelled: false,
+        }
+    }
+
+    /// Write one response to stdout, whole.
+    fn respond(&self, response: WorkResponse) {
+        let bytes = response.encode_length_delimited_to_vec();
+        let mut stdout = lock(&self.stdout);
+        if let Err(error) = stdout.write_all(&bytes).and_then(|()| stdout.flush()) {
+            eprintln!("componentize-py worker: writing a response: {error}");
+        }
+    }
+}
+
+/// Lock `mutex`, ignoring poisoning: request threads catch their panics.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The panic payload with which a cancelled build is abandoned.
+struct Cancelled;
+
+/// A request's console: stdout and stderr both go into `text`.
+struct Buffer {
+    text: Vec<u8>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Console for Buffer {
+    fn stdout(&mut self) -> &mut dyn Write {
+        &mut self.text
+    }
+    fn stderr(&mut self) -> &mut dyn Write {
+        &mut self.text
+    }
+    fn owns_stdio(&self) -> bool {
+        false
+    }
+    /// Abandon a cancelled build: the library's only hook is its progress
+    /// callback, so unwind out of it (`resume_unwind` runs no panic hook);
+    /// `handle` catches the unwind. The build has written nothing yet: it
+    /// writes its output last, after its last step.
+    fn checkpoint(&mut self) {
+        if self.cancelled.load(Ordering::SeqCst) {
+            panic::resume_unwind(Box::new(Cancelled));
+        }
+    }
+}
+
+/// Read one length-delimited message; `None` at the end of input, also in
+/// the middle of a message (a truncated stream).
+fn read_frame(input: &mut impl BufRead) -> Result<Option<Vec<u8>>> {
+    let Some(length) = read_varint(input)? else {
+        return Ok(None);
+    };
+    let length = usize::try_from(length).context("message length does not fit in memory")?;
+    let mut frame = Vec::new();
+    input
+        .take(length as u64)
+        .read_to_end(&mut frame)
+        .context("reading a request")?;
+    if frame.len() < length {
+        eprintln!("componentize-py worker: input ended inside a request");
+        return Ok(None);
+    }
+    Ok(Some(frame))
+}
+
+/// Read a protobuf varint; `None` at the end of input.
+fn read_varint(input: &mut impl BufRead) -> Result<Option<u64>> {
+    let mut value = 0u64;
+    for index in 0..10 {
+        let mut byte = [0u8];
+        match input.read_exact(&mut byte) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                if index > 0 {
+                    eprintln!("componentize-py worker: input ended inside a request length");
+                }
+                return Ok(None);
+            }
+            Err(error) => return Err(error).context("reading a request length"),
+        }
+        value |= u64::from(byte[0] & 0x7f) << (7 * index);
+        if byte[0] & 0x80 == 0 {
+            return Ok(Some(value));
+        }
+    }
+    bail!("malformed request length (a varint longer than 10 bytes)")
+}
