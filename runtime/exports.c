@@ -98,12 +98,35 @@ void wit_dylib_export_call(void *cx_, size_t which) {
     PyTuple_SET_ITEM(args, i - 1, rt_cx_pop(cx));
   }
   if (rt_export_methods[which] == NULL) {
-    rt_fatal("error: the export '%s' is a resource function; resources are "
-             "not supported yet",
+    rt_fatal("error: componentize-py runtime: export '%s' is not resolved",
              func->name);
   }
-  PyObject *ret = PyObject_Call(rt_export_methods[which], args, NULL);
+  PyObject *ret;
+  if (rt_export_is_method[which]) {
+    // `[method]r.m`: the first argument is the object (from a borrow).
+    if (func->nparams == 0) {
+      rt_fatal("error: resource method '%s' has no receiver", func->name);
+    }
+    PyObject *bound =
+        PyObject_GetAttr(PyTuple_GET_ITEM(args, 0), rt_export_methods[which]);
+    PyObject *rest = PyTuple_GetSlice(args, 1, (Py_ssize_t)func->nparams);
+    ret = bound != NULL && rest != NULL ? PyObject_Call(bound, rest, NULL)
+                                        : NULL;
+    Py_XDECREF(bound);
+    Py_XDECREF(rest);
+  } else {
+    ret = PyObject_Call(rt_export_methods[which], args, NULL);
+  }
   Py_DECREF(args);
+  // Borrowed handles must be dropped before the export returns.
+  if (ret == NULL) {
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    rt_cx_release_lent(cx);
+    PyErr_Restore(type, value, traceback);
+  } else {
+    rt_cx_release_lent(cx);
+  }
   // Nothing flushes at exit at run time: flush after every export call.
   rt_flush_stdio();
 

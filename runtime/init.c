@@ -23,6 +23,7 @@ PyObject *rt_some = NULL;
 PyObject *rt_ok = NULL;
 PyObject *rt_err = NULL;
 PyObject **rt_export_methods = NULL;
+bool *rt_export_is_method = NULL;
 
 static bool refreshed_at_run_time = false;
 
@@ -136,6 +137,58 @@ static void export_label(const wit_export_func_t *func, char *buf,
   }
 }
 
+// An exported resource function: EXPORTS entry (resource index, Python
+// name, kind) with kind "constructor" (call the class), "static" (call the
+// class's attribute) or "method" (call the attribute of the first argument).
+static void resolve_resource_export(PyObject *entry, size_t which,
+                                    const char *label) {
+  Py_ssize_t ty;
+  const char *name, *kind;
+  if (!PyArg_ParseTuple(entry, "nss", &ty, &name, &kind)) {
+    rt_fatal_python("error: malformed entry in wit_world._registry.EXPORTS");
+  }
+  if (ty < 0 || (size_t)ty >= rt_wit->num_resources ||
+      rt_resource_classes[ty] == NULL) {
+    rt_fatal("error: wit_world._registry.EXPORTS: bad resource index %zd",
+             ty);
+  }
+  PyObject *cls = rt_resource_classes[ty];
+  const char *class_name = ((PyTypeObject *)cls)->tp_name;
+  if (strcmp(kind, "constructor") == 0) {
+    Py_INCREF(cls);
+    rt_export_methods[which] = cls;
+    return;
+  }
+  PyObject *attr = PyObject_GetAttrString(cls, name);
+  if (attr == NULL) {
+    if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+      rt_fatal_python(NULL);
+    }
+    PyErr_Clear();
+    rt_fatal("error: class '%s' has no method '%s', which the world's "
+             "export '%s' needs",
+             class_name, name, label);
+  }
+  if (!PyCallable_Check(attr)) {
+    rt_fatal("error: '%s.%s' is not callable, but the world's export '%s' "
+             "needs a method",
+             class_name, name, label);
+  }
+  if (strcmp(kind, "static") == 0) {
+    rt_export_methods[which] = attr;
+  } else if (strcmp(kind, "method") == 0) {
+    Py_DECREF(attr);
+    PyObject *method_name = PyUnicode_InternFromString(name);
+    if (method_name == NULL) {
+      rt_fatal_python(NULL);
+    }
+    rt_export_methods[which] = method_name;
+    rt_export_is_method[which] = true;
+  } else {
+    rt_fatal("error: wit_world._registry.EXPORTS: unknown kind '%s'", kind);
+  }
+}
+
 static void resolve_exports(PyObject *registry, PyObject *app,
                             const char *app_name) {
   PyObject *exports = registry_list(registry, "EXPORTS");
@@ -146,7 +199,8 @@ static void resolve_exports(PyObject *registry, PyObject *app,
              PyList_GET_SIZE(exports), count);
   }
   rt_export_methods = calloc(count ? count : 1, sizeof(PyObject *));
-  if (rt_export_methods == NULL) {
+  rt_export_is_method = calloc(count ? count : 1, sizeof(bool));
+  if (rt_export_methods == NULL || rt_export_is_method == NULL) {
     rt_fatal("error: out of memory");
   }
   PyObject *instances = PyDict_New(); // class name -> instance
@@ -158,9 +212,8 @@ static void resolve_exports(PyObject *registry, PyObject *app,
     export_label(&rt_wit->export_funcs[i], label, sizeof label);
 
     PyObject *entry = PyList_GET_ITEM(exports, i);
-    if (entry == Py_None) {
-      // Resource methods and constructors: not bound to an app class here
-      // (resources are handled by a later part of the runtime).
+    if (PyTuple_Check(entry) && PyTuple_GET_SIZE(entry) == 3) {
+      resolve_resource_export(entry, i, label);
       continue;
     }
     const char *class_name, *method_name;
@@ -223,6 +276,7 @@ bool rt_initializing = false;
 
 RT_EXPORT("componentize-py-init") void componentize_py_init(void) {
   rt_initializing = true;
+  rt_preinit_fs_begin();
   // 1. The bindings library's constructors call wit_dylib_initialize.
   rt_bindings_init();
   if (rt_wit == NULL) {
@@ -264,6 +318,7 @@ RT_EXPORT("componentize-py-init") void componentize_py_init(void) {
     rt_fatal("error: could not import app module '%s' (traceback above)",
              app_name);
   }
+  rt_resolve_resources(registry);
   resolve_exports(registry, app, app_name);
   Py_DECREF(app);
   Py_DECREF(registry);
@@ -278,6 +333,7 @@ RT_EXPORT("componentize-py-init") void componentize_py_init(void) {
   rt_flush_stdio();
   __wasilibc_reset_preopens();
   __wasilibc_deinitialize_environ();
+  rt_preinit_fs_end();
   rt_initializing = false;
 }
 

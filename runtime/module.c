@@ -104,6 +104,10 @@ static PyObject *call_import(PyObject *self, PyObject *const *args,
 static PyMethodDef runtime_methods[] = {
     {"call_import", (PyCFunction)(void (*)(void))call_import, METH_FASTCALL,
      "call_import(index, args): call WIT imported function `index`"},
+    {"resource_drop", (PyCFunction)(void (*)(void))rt_py_resource_drop,
+     METH_FASTCALL,
+     "resource_drop(index, obj): drop the handle of imported resource "
+     "`index` that `obj` owns, if any"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -11,10 +11,13 @@
 // - `path_filestat_get` / `fd_filestat_get`: device, inode and times are
 //   zeroed and the link count set to 1;
 // - `fd_readdir`: the whole directory is read, sorted by name, inode numbers
-//   zeroed, and served with cookies that are entry indices. Entries named in
-//   env COMPONENTIZE_PY_HIDE (':'-separated file names) are left out: the
-//   compiler names its own output there, so that rebuilding with the output
-//   inside a `-p` folder (`-p . -o app.wasm`) sees the same listing.
+//   zeroed, and served with cookies that are entry indices. The entry whose
+//   name hashes (FNV-1a, 64 bits) to env COMPONENTIZE_PY_HIDE (16 hex
+//   digits) is left out: the compiler passes its output file's name there,
+//   so that rebuilding with the output inside a `-p` folder
+//   (`-p . -o app.wasm`) sees the same listing. The variable's value is
+//   blanked before CPython starts and the hash forgotten at the end, so the
+//   output's name leaves no trace in the snapshot.
 // After initialisation the calls pass straight through.
 
 #include <stdint.h>
@@ -88,18 +91,34 @@ static void listing_clear(void) {
   listing.count = 0;
 }
 
-// Whether `name` is listed in env COMPONENTIZE_PY_HIDE.
-static bool hidden(const char *name, uint32_t len) {
-  const char *list = getenv("COMPONENTIZE_PY_HIDE");
-  while (list != NULL && *list != '\0') {
-    const char *end = strchr(list, ':');
-    size_t n = end ? (size_t)(end - list) : strlen(list);
-    if (n == len && memcmp(list, name, n) == 0) {
-      return true;
-    }
-    list = end ? end + 1 : NULL;
+// FNV-1a hash of the name to hide, or 0 (see rt_preinit_fs_begin).
+static uint64_t hidden_hash = 0;
+
+static uint64_t fnv1a(const char *name, size_t len) {
+  uint64_t hash = 0xcbf29ce484222325u;
+  for (size_t i = 0; i < len; i++) {
+    hash = (hash ^ (uint8_t)name[i]) * 0x100000001b3u;
   }
-  return false;
+  return hash;
+}
+
+static bool hidden(const char *name, uint32_t len) {
+  return hidden_hash != 0 && fnv1a(name, len) == hidden_hash;
+}
+
+void rt_preinit_fs_begin(void) {
+  char *value = getenv("COMPONENTIZE_PY_HIDE");
+  if (value == NULL) {
+    return;
+  }
+  hidden_hash = strtoull(value, NULL, 16);
+  // Same bytes in every build, whatever the output's name.
+  memset(value, '0', strlen(value));
+}
+
+void rt_preinit_fs_end(void) {
+  hidden_hash = 0;
+  listing_clear();
 }
 
 static int compare_entries(const void *a, const void *b) {

@@ -46,6 +46,9 @@ extern const wit_t *rt_wit;
 
 // True while `componentize-py-init` runs (see preinit_fs.c).
 extern bool rt_initializing;
+// Start and end of the reproducible file system view (preinit_fs.c).
+void rt_preinit_fs_begin(void);
+void rt_preinit_fs_end(void);
 
 // From wit_world._registry (owned references, set by componentize-py-init).
 extern PyObject *rt_records;  // list of (class, attribute names)
@@ -56,8 +59,26 @@ extern PyObject *rt_some;     // class Some
 extern PyObject *rt_ok;       // class Ok
 extern PyObject *rt_err;      // class Err
 
-// Bound method per export function (owned, length num_export_funcs).
+// Per export function (owned, length num_export_funcs): the callable to
+// call with the arguments, or, for a resource method (`[method]r.m`), the
+// method name (a str) looked up on the first argument (docs/internals.md,
+// section 3, "Resources").
 extern PyObject **rt_export_methods;
+extern bool *rt_export_is_method;
+
+// Per resource (owned, length num_resources): the Python class. An imported
+// resource's class is the generated one (instances hold the handle in
+// `_wit_handle` when owned, `_wit_borrow` when borrowed); an exported one's
+// is the app's implementation (the rep is the object's address).
+extern PyObject **rt_resource_classes;
+
+// Resolves wit_world._registry.RESOURCES (imported: the class; exported:
+// (module, class) of the app's implementation); fatal with a message naming
+// what is missing.
+void rt_resolve_resources(PyObject *registry);
+
+// True when resource `ty` is implemented by this component (exported).
+bool rt_resource_is_exported(size_t ty);
 
 // Follows aliases: the type `ty` really denotes.
 wit_type_t rt_resolve_type(wit_type_t ty);
@@ -82,6 +103,16 @@ typedef struct rt_cx {
   size_t nkeep, capkeep;
   void **deferred;
   size_t ndeferred, capdeferred;
+  // Handles to drop when the call is over: borrowed handles of imported
+  // resources received by an export (`obj` is the Python object to
+  // invalidate) and handles of exported resources lent to an import (`obj`
+  // NULL).
+  struct rt_lent {
+    size_t ty;
+    uint32_t handle;
+    PyObject *obj;
+  } *lent;
+  size_t nlent, caplent;
 } rt_cx_t;
 
 rt_cx_t *rt_cx_new(void);
@@ -96,9 +127,20 @@ PyObject *rt_cx_pop(rt_cx_t *cx);
 // Keeps `obj` alive until the context is freed (steals the reference).
 void rt_cx_keep(rt_cx_t *cx, PyObject *obj);
 void rt_cx_defer_free(rt_cx_t *cx, void *ptr);
+// Drops the handles listed in `cx->lent` (done when an export's Python code
+// returns, and by rt_cx_free).
+void rt_cx_release_lent(rt_cx_t *cx);
+void rt_cx_add_lent(rt_cx_t *cx, size_t ty, uint32_t handle, PyObject *obj);
+// Grows `array` (of `elem`-byte items, capacity `*cap`) to hold `needed`.
+void *rt_grow(void *array, size_t *cap, size_t needed, size_t elem);
 
 // ---------------------------------------------------------------- module
 
 PyMODINIT_FUNC PyInit_componentize_py_runtime(void);
+
+// `componentize_py_runtime.resource_drop(index, obj)`: drop the handle an
+// imported resource object owns, if any (at most once).
+PyObject *rt_py_resource_drop(PyObject *self, PyObject *const *args,
+                              Py_ssize_t nargs);
 
 #endif

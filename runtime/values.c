@@ -12,7 +12,7 @@
 
 // ---------------------------------------------------------------- cx
 
-static void *grow(void *array, size_t *cap, size_t needed, size_t elem) {
+void *rt_grow(void *array, size_t *cap, size_t needed, size_t elem) {
   if (needed <= *cap) {
     return array;
   }
@@ -37,6 +37,8 @@ rt_cx_t *rt_cx_new(void) {
 }
 
 void rt_cx_free(rt_cx_t *cx) {
+  rt_cx_release_lent(cx);
+  free(cx->lent);
   for (size_t i = 0; i < cx->len; i++) {
     Py_DECREF(cx->stack[i]);
   }
@@ -56,7 +58,7 @@ void rt_cx_push(rt_cx_t *cx, PyObject *obj) {
   if (obj == NULL) {
     rt_fatal_python("error: converting a WIT value to Python failed");
   }
-  cx->stack = grow(cx->stack, &cx->cap, cx->len + 1, sizeof(PyObject *));
+  cx->stack = rt_grow(cx->stack, &cx->cap, cx->len + 1, sizeof(PyObject *));
   cx->stack[cx->len++] = obj;
 }
 
@@ -75,13 +77,13 @@ static PyObject *cx_peek(rt_cx_t *cx) {
 }
 
 void rt_cx_keep(rt_cx_t *cx, PyObject *obj) {
-  cx->keep = grow(cx->keep, &cx->capkeep, cx->nkeep + 1, sizeof(PyObject *));
+  cx->keep = rt_grow(cx->keep, &cx->capkeep, cx->nkeep + 1, sizeof(PyObject *));
   cx->keep[cx->nkeep++] = obj;
 }
 
 void rt_cx_defer_free(rt_cx_t *cx, void *ptr) {
   cx->deferred =
-      grow(cx->deferred, &cx->capdeferred, cx->ndeferred + 1, sizeof(void *));
+      rt_grow(cx->deferred, &cx->capdeferred, cx->ndeferred + 1, sizeof(void *));
   cx->deferred[cx->ndeferred++] = ptr;
 }
 

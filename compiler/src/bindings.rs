@@ -34,9 +34,6 @@ use wit_parser::{
     WorldId, WorldItem, WorldKey,
 };
 
-/// The message of the stub methods generated for resources.
-const RESOURCES_NOT_SUPPORTED: &str = "resources are not supported yet";
-
 /// Name of the generated package.
 const PACKAGE: &str = "wit_world";
 
@@ -327,6 +324,22 @@ impl<'a> Generator<'a> {
         }
     }
 
+    /// The module defining named type `id` as seen from `from`: an exported
+    /// interface that is imported as well has its types in the `imports`
+    /// module, except its resources, which the `exports` modules see in
+    /// their export flavour (see `define_resource`).
+    fn resource_home(&self, id: TypeId, from: &Module) -> Result<Module> {
+        let ty = &self.resolve.types[id];
+        if let (TypeDefKind::Resource, TypeOwner::Interface(interface)) = (&ty.kind, ty.owner) {
+            if from.path.starts_with("exports") {
+                if let Some(export) = self.exports.iter().find(|e| e.id == interface) {
+                    return Ok(Module::file(&format!("exports.{}", export.module_name)));
+                }
+            }
+        }
+        self.home_of(ty.owner)
+    }
+
     /// The Python class (or alias) name of a named type.
     fn type_name(&self, id: TypeId) -> Result<String> {
         let name = self.resolve.types[id]
@@ -340,7 +353,7 @@ impl<'a> Generator<'a> {
     /// when it lives elsewhere.
     fn type_ref(&self, id: TypeId, file: &mut PyFile) -> Result<String> {
         let name = self.type_name(id)?;
-        let home = self.home_of(self.resolve.types[id].owner)?;
+        let home = self.resource_home(id, &file.module)?;
         if home == file.module {
             return Ok(name);
         }
@@ -526,7 +539,43 @@ impl<'a> Generator<'a> {
         Ok(())
     }
 
-    /// A stub class for a resource: its methods raise `NotImplementedError`.
+    /// The functions of resource `id` (constructor, methods, statics).
+    fn resource_functions(&self, id: TypeId) -> Vec<&'a Function> {
+        let resolve = self.resolve;
+        let functions: Vec<&Function> = match resolve.types[id].owner {
+            TypeOwner::Interface(interface) => {
+                resolve.interfaces[interface].functions.values().collect()
+            }
+            TypeOwner::World(world) => resolve.worlds[world]
+                .imports
+                .values()
+                .filter_map(|item| match item {
+                    WorldItem::Function(func) => Some(func),
+                    _ => None,
+                })
+                .collect(),
+            TypeOwner::None => Vec::new(),
+        };
+        functions.into_iter().filter(|f| f.kind.resource() == Some(id)).collect()
+    }
+
+    /// Index of resource `id` in `metadata.resources`, the imported or the
+    /// exported entry.
+    fn resource_index(&self, id: TypeId, exported: bool) -> Result<usize> {
+        self.metadata
+            .resources
+            .iter()
+            .position(|r| r.id == id && r.new_elem_index.is_some() == exported)
+            .with_context(|| {
+                let name = self.resolve.types[id].name.as_deref().unwrap_or("<anonymous>");
+                let direction = if exported { "exported" } else { "imported" };
+                format!("{direction} resource `{name}` is missing from the metadata")
+            })
+    }
+
+    /// The class of a resource: in an `exports` module, the `Protocol` the
+    /// app's implementation follows; elsewhere, the imported resource's class
+    /// whose instances hold a handle and call the host.
     fn define_resource(
         &self,
         id: TypeId,
@@ -534,17 +583,30 @@ impl<'a> Generator<'a> {
         body: &mut String,
         file: &mut PyFile,
     ) -> Result<()> {
+        let exported = file.module.path.starts_with("exports");
         let ty = &self.resolve.types[id];
-        writeln!(body, "class {name}:")?;
+        if exported {
+            writeln!(body, "class {name}(Protocol):")?;
+        } else {
+            writeln!(body, "class {name}:")?;
+        }
         body.push_str(&docstring(ty.docs.contents.as_deref(), 1));
-        let functions = match ty.owner {
+        let interface_key = match ty.owner {
             TypeOwner::Interface(interface) => {
-                self.resolve.interfaces[interface].functions.values().collect()
+                let found = self.imports.iter().find(|i| i.id == interface);
+                found.map(|i| i.key_name.clone())
             }
-            _ => Vec::new(),
+            _ => None,
         };
-        let mut any = false;
-        for func in functions.into_iter().filter(|f| f.kind.resource() == Some(id)) {
+        let index = if exported { None } else { Some(self.resource_index(id, false)?) };
+        if index.is_some() {
+            body.push_str("    _wit_handle: Optional[int] = None
+");
+            body.push_str("    _wit_borrow: Optional[int] = None
+");
+        }
+        let mut any = index.is_some();
+        for func in self.resource_functions(id) {
             any = true;
             // (decorator, Python name, leading WIT parameters that become `self`)
             let (decorator, method, receiver) = match func.kind {
@@ -557,19 +619,63 @@ impl<'a> Generator<'a> {
                 }
                 _ => ("", function_name(func.item_name()), 1),
             };
-            let signature = self.signature(func, receiver, file)?;
-            let mut params = signature.params;
-            let mut returns = signature.returns;
+            let is_constructor = matches!(func.kind, FunctionKind::Constructor(_));
+            let signature = self
+                .signature(func, receiver, file)
+                .with_context(|| format!("generating resource function `{}`", func.name))?;
+            let mut params = signature.params.clone();
+            let mut returns = signature.returns.clone();
             if decorator.is_empty() {
                 params.insert(0, "self".to_string());
             }
-            if matches!(func.kind, FunctionKind::Constructor(_)) {
+            if is_constructor {
                 returns = "None".to_string();
             }
             let params = params.join(", ");
-            write!(body, "\n{decorator}    def {method}({params}) -> {returns}:\n")?;
+            let abstract_ = if exported && !is_constructor { "    @abstractmethod\n" } else { "" };
+            write!(body, "\n{decorator}{abstract_}    def {method}({params}) -> {returns}:\n")?;
             body.push_str(&docstring(signature.docs.as_deref(), 2));
-            writeln!(body, "        raise NotImplementedError({RESOURCES_NOT_SUPPORTED:?})")?;
+            if exported {
+                body.push_str("        raise NotImplementedError\n");
+                continue;
+            }
+            let import = *self
+                .import_indexes
+                .get(&(interface_key.clone(), func.name.clone()))
+                .with_context(|| {
+                    format!("imported function `{}` is missing from the metadata", func.name)
+                })?;
+            let mut args = signature.args.clone();
+            if receiver == 1 {
+                args.insert(0, "self".to_string());
+            }
+            let args = python_tuple(args);
+            if is_constructor {
+                writeln!(body, "        made: {name} = _rt.call_import({import}, {args})")?;
+                body.push_str(
+                    "        self._wit_handle, made._wit_handle = made._wit_handle, None\n",
+                );
+            } else if signature.returns == "None" {
+                writeln!(body, "        _rt.call_import({import}, {args})")?;
+            } else {
+                writeln!(
+                    body,
+                    "        result: {} = _rt.call_import({import}, {args})",
+                    signature.returns
+                )?;
+                body.push_str("        return result\n");
+            }
+        }
+        if let Some(index) = index {
+            write!(
+                body,
+                "\n    def __enter__(self) -> {name}:\n        return self\n\n    \
+                 def __exit__(self, *args: Any) -> None:\n        \
+                 \"\"\"\n        Drop the handle now; the object can no longer be used.\n        \
+                 \"\"\"\n        _rt.resource_drop({index}, self)\n\n    \
+                 def __del__(self) -> None:\n        _rt.resource_drop({index}, self)\n"
+            )?;
+            file.uses_runtime = true;
         }
         if !any && ty.docs.contents.is_none() {
             body.push_str("    pass\n");
@@ -692,6 +798,9 @@ impl<'a> Generator<'a> {
         self.define_types(types, &mut file)?;
         for item in world.imports.values() {
             if let WorldItem::Function(func) = item {
+                if func.kind.resource().is_some() {
+                    continue; // in its resource's class
+                }
                 self.define_import_function(None, func, &mut file)
                     .with_context(|| format!("generating imported function `{}`", func.name))?;
             }
@@ -734,11 +843,19 @@ impl<'a> Generator<'a> {
         if home == module {
             self.define_types(def.types.values().copied(), &mut file)?;
         } else {
+            // Resources get their export flavour here; the other types are
+            // the imported interface's.
+            let mut resources = Vec::new();
             for id in def.types.values() {
+                if matches!(self.resolve.types[*id].kind, TypeDefKind::Resource) {
+                    resources.push(*id);
+                    continue;
+                }
                 for name in self.class_names(*id)? {
                     file.import_name(&home, &name, &name);
                 }
             }
+            self.define_types(resources, &mut file)?;
         }
         Ok(file.finish(def.docs.contents.as_deref()))
     }
@@ -806,8 +923,24 @@ impl<'a> Generator<'a> {
             let cases = def.cases.iter().map(|case| variant_case_class(&union, &case.name));
             writeln!(body, "    {},", python_tuple(cases.collect()))?;
         }
-        body.push_str("]\n\nEXPORTS: List[Optional[Tuple[str, str]]] = [\n");
-        let exports = self.export_entries();
+        body.push_str("]\n\nRESOURCES: List[Any] = [\n");
+        for resource in &metadata.resources {
+            if resource.new_elem_index.is_none() {
+                writeln!(body, "    {},", self.type_ref(resource.id, &mut file)?)?;
+            } else {
+                let interface = self
+                    .exports
+                    .iter()
+                    .find(|e| Some(&e.key_name) == resource.interface.as_ref())
+                    .with_context(|| {
+                        format!("exported resource `{}` has no exported interface", resource.name)
+                    })?;
+                let class = self.type_name(resource.id)?;
+                writeln!(body, "    ({:?}, {class:?}),", interface.module_name)?;
+            }
+        }
+        body.push_str("]\n\nEXPORTS: List[Tuple[Any, ...]] = [\n");
+        let exports = self.export_entries()?;
         for func in &metadata.export_funcs {
             let entry = exports
                 .get(&(func.interface.clone(), func.name.clone()))
@@ -815,9 +948,12 @@ impl<'a> Generator<'a> {
                     format!("exported function `{}` is not in the world", func.name)
                 })?;
             match entry {
-                Some((class, method)) => writeln!(body, "    ({class:?}, {method:?}),")?,
-                // Resource functions: not supported yet, the runtime skips them.
-                None => writeln!(body, "    None,  # {}", func.name)?,
+                ExportEntry::Function(class, method) => {
+                    writeln!(body, "    ({class:?}, {method:?}),")?
+                }
+                ExportEntry::Resource(index, method, kind) => {
+                    writeln!(body, "    ({index}, {method:?}, {kind:?}),")?
+                }
             }
         }
         body.push_str("]\n");
@@ -826,7 +962,7 @@ impl<'a> Generator<'a> {
             "\"\"\"\nThe Python objects behind the bindings library's type and export tables,\n\
              index-aligned with them. Used by the runtime.\n\"\"\"\n",
         );
-        contents.push_str("from typing import List, Optional, Tuple\n\n");
+        contents.push_str("from typing import Any, List, Optional, Tuple\n\n");
         contents.push_str("from .types import Some, Ok, Err\n");
         for line in &file.imports {
             writeln!(contents, "{line}")?;
@@ -836,28 +972,51 @@ impl<'a> Generator<'a> {
         Ok((file.module.file_path(), contents))
     }
 
-    /// `(interface, WIT function name)` of every exported function -> the
-    /// `(class, method)` the runtime calls, or None for resource functions.
-    fn export_entries(&self) -> HashMap<FunctionKey, Option<(String, String)>> {
+    /// `(interface, WIT function name)` of every exported function -> what
+    /// the runtime calls.
+    fn export_entries(&self) -> Result<HashMap<FunctionKey, ExportEntry>> {
         let mut entries = HashMap::new();
         for item in self.resolve.worlds[self.world].exports.values() {
             if let WorldItem::Function(func) = item {
-                let entry = ("WitWorld".to_string(), function_name(func.item_name()));
-                entries.insert((None, func.name.clone()), Some(entry));
+                let entry =
+                    ExportEntry::Function("WitWorld".to_string(), function_name(func.item_name()));
+                entries.insert((None, func.name.clone()), entry);
             }
         }
         for interface in &self.exports {
             let class = protocol_name(&interface.module_name);
             for func in self.resolve.interfaces[interface.id].functions.values() {
                 let entry = match func.kind.resource() {
-                    None => Some((class.clone(), function_name(func.item_name()))),
-                    Some(_) => None,
+                    None => ExportEntry::Function(class.clone(), function_name(func.item_name())),
+                    Some(resource) => {
+                        let index = self.resource_index(resource, true)?;
+                        let (name, kind) = match func.kind {
+                            FunctionKind::Constructor(_) => ("__init__".to_string(), "constructor"),
+                            FunctionKind::Static(_)
+                            | FunctionKind::AsyncStatic(_)
+                            | FunctionKind::StaticGetter(_)
+                            | FunctionKind::StaticSetter(_) => {
+                                (function_name(func.item_name()), "static")
+                            }
+                            _ => (function_name(func.item_name()), "method"),
+                        };
+                        ExportEntry::Resource(index, name, kind)
+                    }
                 };
                 entries.insert((Some(interface.key_name.clone()), func.name.clone()), entry);
             }
         }
-        entries
+        Ok(entries)
     }
+}
+
+/// What the runtime calls for an exported function (an `EXPORTS` entry).
+enum ExportEntry {
+    /// `(class in the app module, method)`.
+    Function(String, String),
+    /// `(index in RESOURCES, Python name, kind)`, kind being `constructor`,
+    /// `method` or `static`.
+    Resource(usize, String, &'static str),
 }
 
 /// A function's Python signature.
@@ -1108,10 +1267,18 @@ mod tests {
     /// A stand-in for the runtime's builtin module: records the calls.
     const RUNTIME_STUB: &str = "\
 calls = []
+results = {}
+drops = []
 
 def call_import(index, args):
     calls.append((index, args))
-    return None
+    return results.pop(index, None)
+
+def resource_drop(index, obj):
+    handle = obj._wit_handle
+    if handle is not None:
+        obj._wit_handle = None
+        drops.append((index, handle))
 ";
 
     /// Prints the registry one line per entry (checked against the metadata).
@@ -1125,6 +1292,8 @@ for cls in r.ENUMS:
     print("enum", cls.__name__, ",".join(f"{m.name}={m.value}" for m in cls))
 for cases in r.VARIANTS:
     print("variant", ",".join(c.__name__ for c in cases))
+for entry in r.RESOURCES:
+    print("resource", entry if isinstance(entry, tuple) else entry.__name__)
 for entry in r.EXPORTS:
     print("export", entry)
 "#;
@@ -1257,6 +1426,18 @@ for entry in r.EXPORTS:
             let cases: Vec<String> =
                 v.cases.iter().map(|(c, _)| variant_case_class(&class(&v.name), c)).collect();
             out.push(format!("variant {}", cases.join(",")));
+        }
+        for r in &metadata.resources {
+            let class = class(&r.name);
+            match r.new_elem_index {
+                None => out.push(format!("resource {class}")),
+                Some(_) => {
+                    let interface = r.interface.as_deref().unwrap();
+                    let leaf = interface.rsplit('/').next().unwrap();
+                    let leaf = leaf.split('@').next().unwrap().to_snake_case();
+                    out.push(format!("resource ('{leaf}', '{class}')"));
+                }
+            }
         }
         out
     }
@@ -1409,8 +1590,21 @@ world big {
         assert!(exports.contains("class Inline(Protocol):"), "{exports}");
 
         // Behaviour: values, calls through the runtime stub, resources.
+        let index = |interface: Option<&str>, name: &str| {
+            let funcs = &generated.metadata.import_funcs;
+            let found = funcs.iter().position(|f| {
+                f.interface.as_deref() == interface && f.name == name
+            });
+            found.unwrap_or_else(|| panic!("no import {name}"))
+        };
+        let shapes = Some("test:big/shapes@1.0.0");
+        let (blob_new, blob_write, blob_merge) = (
+            index(shapes, "[constructor]blob"),
+            index(shapes, "[method]blob.write"),
+            index(shapes, "[static]blob.merge"),
+        );
         let out = generated.python(
-            r#"
+            &r#"
 import componentize_py_runtime as rt
 from wit_world import WitWorld, WorldVarB, WorldRec, log
 from wit_world.imports import api, shapes
@@ -1425,23 +1619,26 @@ log("hi", 3)
 api.get("k")
 api.move_point(p, 4)
 print(rt.calls)
-try:
-    shapes.Blob(b"x")
-except NotImplementedError as e:
-    print(e)
+made = shapes.Blob.__new__(shapes.Blob)
+made._wit_handle = 7
+rt.results[BLOB_NEW] = made
+blob = shapes.Blob(b"x")
+with blob as b:
+    assert b is blob and made._wit_handle is None
+    b.write(b"y")
+    rt.results[BLOB_MERGE] = "merged"
+    assert shapes.Blob.merge(b, b) == "merged"
+blob.__del__()
+shown = lambda a: type(a).__name__ if isinstance(a, shapes.Blob) else a
+print([(i, tuple(map(shown, args))) for i, args in rt.calls[3:]], rt.drops, blob._wit_handle)
 print(WorldVarB(WorldRec(1, p)))
 import inspect
 print(inspect.getdoc(api.try_get).splitlines())
-"#,
+"#
+            .replace("BLOB_NEW", &blob_new.to_string())
+            .replace("BLOB_MERGE", &blob_merge.to_string()),
         );
         let lines: Vec<&str> = out.lines().collect();
-        let index = |interface: Option<&str>, name: &str| {
-            let funcs = &generated.metadata.import_funcs;
-            let found = funcs.iter().position(|f| {
-                f.interface.as_deref() == interface && f.name == name
-            });
-            found.unwrap_or_else(|| panic!("no import {name}"))
-        };
         let api = Some("test:big/api@1.0.0");
         let (log, get, move_point) =
             (index(None, "log"), index(api, "get"), index(api, "move-point"));
@@ -1449,7 +1646,19 @@ print(inspect.getdoc(api.try_get).splitlines())
             "[({log}, ('hi', 3)), ({get}, ('k',)), ({move_point}, (Point(x=1, y=2), 4))]"
         );
         assert_eq!(lines[0], calls);
-        assert_eq!(lines[1], RESOURCES_NOT_SUPPORTED);
+        let blob_index = generated
+            .metadata
+            .resources
+            .iter()
+            .position(|r| r.name == "blob")
+            .unwrap();
+        assert_eq!(
+            lines[1],
+            format!(
+                "[({blob_new}, (b'x',)), ({blob_write}, ('Blob', b'y')), \
+                 ({blob_merge}, ('Blob', 'Blob'))] [({blob_index}, 7)] None"
+            )
+        );
         assert_eq!(lines[2], "WorldVarB(value=WorldRec(a=1, p=Point(x=1, y=2)))");
         assert_eq!(lines[3], "['May fail.', '', 'Raises: `wit_world.types.Err(ErrorCode)`']");
     }
@@ -1494,13 +1703,24 @@ world w {
         generated.file("wit_world/imports/wasi_foo_types.py");
         generated.file("wit_world/imports/other_bar_types.py");
         generated.file("wit_world/exports/both.py");
-        // Resource functions get `None` (not supported yet).
-        assert_eq!(generated.exports(), ["None", "None", "('Both', 'toggle')"]);
-        let out = generated.python(
-            "from wit_world.exports.both import Mode\n\
-             from wit_world.imports.both import Mode as M\n\
-             print(Mode is M)",
+        // Resource functions name the exported resource (index 1: the
+        // imported `counter` comes first).
+        assert_eq!(
+            generated.exports(),
+            ["(1, '__init__', 'constructor')", "(1, 'bump', 'method')", "('Both', 'toggle')"]
         );
-        assert_eq!(out.trim(), "True");
+        assert!(generated.registry.contains("resource Counter\nresource ('both', 'Counter')"));
+        // Shared types are the imported interface's; the resource has a
+        // flavour per direction.
+        let out = generated.python(
+            "from wit_world.exports.both import Mode, Counter\n\
+             from wit_world.imports.both import Mode as M, Counter as C\n\
+             from typing import Protocol\n\
+             print(Mode is M, Counter is C, issubclass(Counter, Protocol), C._wit_handle)",
+        );
+        assert_eq!(out.trim(), "True False True None");
+        let exports = generated.file("wit_world/exports/both.py");
+        assert!(exports.contains("class Counter(Protocol):"), "{exports}");
+        assert!(exports.contains("    @abstractmethod\n    def bump(self, by: int) -> int:"), "{exports}");
     }
 }
