@@ -15,29 +15,39 @@ ours="$root/target/release/componentize-py"
 theirs="$venv/bin/componentize-py"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp "$root/examples/hello/hello.wit" "$root/examples/hello/app.py" "$work/"
+# Each tool gets its own copy of the app (upstream may write into it).
+mkdir -p "$work/ours" "$work/theirs" "$work/out"
+cp "$root/examples/hello/hello.wit" "$root/examples/hello/app.py" "$work/ours/"
+cp "$root/examples/hello/hello.wit" "$root/examples/hello/app.py" "$work/theirs/"
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-measure() { # name binary
-  local name=$1 bin=$2 times=()
-  for i in $(seq "$runs"); do
-    local start end
-    start=$(date +%s.%N)
-    (cd "$work" && "$bin" -d hello.wit -w hello componentize app -p . -o "$name-$i.wasm" >/dev/null 2>&1)
-    end=$(date +%s.%N)
-    times+=("$(echo "$end - $start" | bc)")
-  done
-  printf '%s\n' "${times[@]}" | median
+build() { # name binary run -> seconds
+  local start end
+  start=$(date +%s.%N)
+  # Outputs go outside the app's folder, so every build sees the same inputs.
+  (cd "$work/$1" && "$2" -d hello.wit -w hello componentize app -p . -o "$work/out/$1-$3.wasm" >/dev/null 2>&1)
+  end=$(date +%s.%N)
+  python3 -c "print($end - $start)"
 }
-t_ours=$(measure ours "$ours")
-t_theirs=$(measure theirs "$theirs")
-s_ours=$(stat -c %s "$work/ours-1.wasm")
-s_theirs=$(stat -c %s "$work/theirs-1.wasm")
-same() { cmp -s "$work/$1-1.wasm" "$work/$1-2.wasm" && echo yes || echo no; }
+# Interleave the two tools so that background load affects both alike.
+: > "$work/ours.times"; : > "$work/theirs.times"
+for i in $(seq "$runs"); do
+  build ours "$ours" "$i" >> "$work/ours.times"
+  build theirs "$theirs" "$i" >> "$work/theirs.times"
+done
+t_ours=$(median < "$work/ours.times")
+t_theirs=$(median < "$work/theirs.times")
+s_ours=$(stat -c %s "$work/out/ours-1.wasm")
+s_theirs=$(stat -c %s "$work/out/theirs-1.wasm")
+same() { cmp -s "$work/out/$1-1.wasm" "$work/out/$1-2.wasm" && echo yes || echo no; }
 echo "hello example, $runs runs each, $(date -u +%Y-%m-%d), $(nproc) cores"
 echo
 echo "| | this compiler | componentize-py 0.25.1 | ratio |"
 echo "|---|---|---|---|"
-printf '| build time, median (s) | %.2f | %.2f | %.2f |\n' "$t_ours" "$t_theirs" "$(echo "$t_ours / $t_theirs" | bc -l)"
-printf '| output size (MB) | %.1f | %.1f | %.2f |\n' "$(echo "$s_ours / 1000000" | bc -l)" "$(echo "$s_theirs / 1000000" | bc -l)" "$(echo "$s_ours / $s_theirs" | bc -l)"
+python3 - "$t_ours" "$t_theirs" "$s_ours" "$s_theirs" <<'PY'
+import sys
+t_o, t_t, s_o, s_t = map(float, sys.argv[1:])
+print(f"| build time, median (s) | {t_o:.2f} | {t_t:.2f} | {t_o / t_t:.2f} |")
+print(f"| output size (MB) | {s_o / 1e6:.1f} | {s_t / 1e6:.1f} | {s_o / s_t:.2f} |")
+PY
 printf '| byte-identical rebuild | %s | %s | |\n' "$(same ours)" "$(same theirs)"

@@ -69,13 +69,7 @@ pub fn componentize(
 
     progress("initialising Python and importing the app");
     let engine = preinit::engine()?;
-    let hidden_names: Vec<String> = request
-        .output
-        .file_name()
-        .and_then(|name| name.to_str())
-        .filter(|name| !name.contains(':'))
-        .map(|name| vec![name.to_string()])
-        .unwrap_or_default();
+    let hidden_name = request.output.file_name().and_then(|name| name.to_str());
     let snapshot = preinit::preinitialize(
         &engine,
         &preinit::Inputs {
@@ -84,7 +78,7 @@ pub fn componentize(
             bindings: bundled.path(),
             python_path: &request.python_path,
             app: &request.app,
-            hidden_names: &hidden_names,
+            hidden_name,
         },
     )?;
     report.guest_stdout = snapshot.stdout;

@@ -30,10 +30,10 @@ pub struct Inputs<'a> {
     pub python_path: &'a [PathBuf],
     /// The app module name.
     pub app: &'a str,
-    /// File names left out of directory listings during initialisation (the
+    /// A file name left out of directory listings during initialisation: the
     /// output file, which may sit in a `-p` folder and would otherwise make
-    /// a rebuild see a different folder than the first build did).
-    pub hidden_names: &'a [String],
+    /// a rebuild see a different folder than the first build did.
+    pub hidden_name: Option<&'a str>,
 }
 
 /// What initialisation produced: the snapshot and what the guest printed.
@@ -65,6 +65,13 @@ impl wasmtime_wasi::HostMonotonicClock for FixedClock {
     fn now(&self) -> u64 {
         0
     }
+}
+
+/// FNV-1a, 64 bits: the hash `runtime/preinit_fs.c` compares names with.
+fn fnv1a(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// The engine used for initialisation runs: no optimisation, since the code
@@ -105,7 +112,11 @@ pub fn preinitialize(engine: &Engine, inputs: &Inputs<'_>) -> Result<Snapshot> {
     }
     wasi.env("COMPONENTIZE_PY_APP", inputs.app)
         .env("COMPONENTIZE_PY_PATH", guest_path.join(":"))
-        .env("COMPONENTIZE_PY_HIDE", inputs.hidden_names.join(":"))
+        // A fixed-length hash, so the name's length leaves no trace either.
+        .env(
+            "COMPONENTIZE_PY_HIDE",
+            format!("{:016x}", fnv1a(inputs.hidden_name.unwrap_or(""))),
+        )
         .arg("python");
     let mut store = Store::new(engine, wasi.build_p1());
 
