@@ -34,8 +34,73 @@ use wit_parser::{
     WorldId, WorldItem, WorldKey,
 };
 
-/// Name of the generated package.
-const PACKAGE: &str = "wit_world";
+/// Default name of the generated package (upstream's), and the package the
+/// runtime imports its registry from (`wit_world._registry`).
+pub const DEFAULT_WORLD_MODULE: &str = "wit_world";
+
+/// How the generated modules are named (upstream's `--world-module`,
+/// `--import-interface-name`, `--export-interface-name`, `--full-names`).
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Name of the generated top-level package; `wit_world` when None.
+    pub world_module: Option<String>,
+    /// `(interface, module name)`: the module (and, for an export, Protocol
+    /// class) name of an imported interface, the interface spelled as in the
+    /// component (`ns:pkg/iface@version`, or the plain name of a world-level
+    /// interface).
+    pub import_interface_names: Vec<(String, String)>,
+    /// The same for exported interfaces.
+    pub export_interface_names: Vec<(String, String)>,
+    /// Qualify every interface module with its package
+    /// (`namespace_package_iface`), not only ambiguous ones.
+    pub full_names: bool,
+}
+
+impl Options {
+    /// The generated package's name.
+    pub fn package(&self) -> &str {
+        self.world_module.as_deref().unwrap_or(DEFAULT_WORLD_MODULE)
+    }
+}
+
+/// The type stub of the runtime's builtin module, which the `bindings`
+/// subcommand writes next to the package so that type checkers find it.
+pub const RUNTIME_STUB_PYI: &str = r#""""
+Type stub of `componentize_py_runtime`, the builtin module of the
+componentize-py runtime that the generated bindings call.
+"""
+from typing import Any, Tuple
+
+
+def call_import(index: int, args: Tuple[Any, ...]) -> Any: ...
+
+
+def resource_drop(index: int, obj: Any) -> None: ...
+"#;
+
+/// Files the runtime needs besides the package: with a `--world-module`
+/// other than `wit_world`, a `wit_world/_registry.py` that re-exports the
+/// chosen package's registry (the runtime imports `wit_world._registry`).
+pub fn runtime_files(options: &Options) -> Vec<(String, String)> {
+    let package = options.package();
+    if package == DEFAULT_WORLD_MODULE {
+        return Vec::new();
+    }
+    vec![
+        (
+            format!("{DEFAULT_WORLD_MODULE}/__init__.py"),
+            format!("\"\"\"\nThe runtime's way to `{package}`: see `_registry`.\n\"\"\"\n"),
+        ),
+        (
+            format!("{DEFAULT_WORLD_MODULE}/_registry.py"),
+            format!(
+                "\"\"\"\nThe registry of `{package}` (generated with `--world-module {package}`),\n\
+                 where the runtime looks for it.\n\"\"\"\n\
+                 from {package}._registry import *  # noqa: F401,F403\n"
+            ),
+        ),
+    ]
+}
 
 /// Python keywords: an identifier equal to one of these gets a `_` appended.
 const KEYWORDS: &[&str] = &[
@@ -115,17 +180,28 @@ pub fn generate(
     world: WorldId,
     metadata: &wit_dylib::Metadata,
 ) -> Result<Vec<(String, String)>> {
-    let generator = Generator::new(resolve, world, metadata)?;
+    generate_with(resolve, world, metadata, &Options::default())
+}
+
+/// [`generate`] with naming options; the package is `options.package()`.
+pub fn generate_with(
+    resolve: &Resolve,
+    world: WorldId,
+    metadata: &wit_dylib::Metadata,
+    options: &Options,
+) -> Result<Vec<(String, String)>> {
+    let generator = Generator::new(resolve, world, metadata, options)?;
     let world_name = &resolve.worlds[world].name;
+    let package = options.package();
 
     let mut files = BTreeMap::new();
     let mut add = |(path, contents): (String, String)| files.insert(path, contents);
-    add((format!("{PACKAGE}/types.py"), TYPES_PY.to_string()));
+    add((format!("{package}/types.py"), TYPES_PY.to_string()));
     add(generator
         .world_module()
         .with_context(|| format!("generating the bindings of world `{world_name}`"))?);
     add((
-        format!("{PACKAGE}/imports/__init__.py"),
+        format!("{package}/imports/__init__.py"),
         "\"\"\"\nThe world's imported interfaces, one module each.\n\"\"\"\n".to_string(),
     ));
     for interface in &generator.imports {
@@ -143,7 +219,7 @@ pub fn generate(
     }
     add(generator
         .registry()
-        .context("generating `wit_world/_registry.py`")?);
+        .with_context(|| format!("generating `{package}/_registry.py`"))?);
 
     Ok(files.into_iter().collect())
 }
@@ -152,23 +228,25 @@ pub fn generate(
 /// (`""` is the package itself, `"imports.foo"` is `wit_world/imports/foo.py`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Module {
+    /// The generated package's name (`wit_world` by default).
+    package: String,
     path: String,
     /// Whether the module is a package (an `__init__.py`).
     is_package: bool,
 }
 
 impl Module {
-    fn package(path: &str) -> Self {
-        Module { path: path.to_string(), is_package: true }
+    fn package(root: &str, path: &str) -> Self {
+        Module { package: root.to_string(), path: path.to_string(), is_package: true }
     }
 
-    fn file(path: &str) -> Self {
-        Module { path: path.to_string(), is_package: false }
+    fn file(root: &str, path: &str) -> Self {
+        Module { package: root.to_string(), path: path.to_string(), is_package: false }
     }
 
     /// The file of this module, relative to the output directory.
     fn file_path(&self) -> String {
-        let mut path = PACKAGE.to_string();
+        let mut path = self.package.clone();
         for part in self.path.split('.').filter(|part| !part.is_empty()) {
             path.push('/');
             path.push_str(part);
@@ -226,6 +304,8 @@ type FunctionKey = (Option<String>, String);
 /// metadata indexes of the imported functions.
 struct Generator<'a> {
     resolve: &'a Resolve,
+    /// The generated package's name.
+    package: &'a str,
     world: WorldId,
     metadata: &'a wit_dylib::Metadata,
     imports: Vec<Interface>,
@@ -246,22 +326,37 @@ impl<'a> Generator<'a> {
         resolve: &'a Resolve,
         world: WorldId,
         metadata: &'a wit_dylib::Metadata,
+        options: &'a Options,
     ) -> Result<Self> {
+        let package = options.package();
+        check_identifier(package, "--world-module")?;
         let world_def = &resolve.worlds[world];
-        let imports = world_interfaces(resolve, world_def.imports.iter())?;
-        let exports = world_interfaces(resolve, world_def.exports.iter())?;
+        let imports = world_interfaces(
+            resolve,
+            world_def.imports.iter(),
+            &options.import_interface_names,
+            options.full_names,
+        )
+        .context("naming the imported interfaces")?;
+        let exports = world_interfaces(
+            resolve,
+            world_def.exports.iter(),
+            &options.export_interface_names,
+            options.full_names,
+        )
+        .context("naming the exported interfaces")?;
 
         let mut type_homes = HashMap::new();
         for interface in &exports {
             type_homes.insert(
                 interface.id,
-                Module::file(&format!("exports.{}", interface.module_name)),
+                Module::file(package, &format!("exports.{}", interface.module_name)),
             );
         }
         for interface in &imports {
             type_homes.insert(
                 interface.id,
-                Module::file(&format!("imports.{}", interface.module_name)),
+                Module::file(package, &format!("imports.{}", interface.module_name)),
             );
         }
 
@@ -273,12 +368,12 @@ impl<'a> Generator<'a> {
             *leaf_counts.entry(interface.module_name.as_str()).or_default() += 1;
         }
         let mut module_aliases = HashMap::new();
-        module_aliases.insert(String::new(), PACKAGE.to_string());
+        module_aliases.insert(String::new(), package.to_string());
         for (direction, list) in [("imports", &imports), ("exports", &exports)] {
             for interface in list {
                 let leaf = &interface.module_name;
                 let alias = if leaf_counts[leaf.as_str()] == 1
-                    && leaf != PACKAGE
+                    && leaf != package
                     && !RESERVED.contains(&leaf.as_str())
                 {
                     leaf.clone()
@@ -298,6 +393,7 @@ impl<'a> Generator<'a> {
 
         Ok(Generator {
             resolve,
+            package,
             world,
             metadata,
             imports,
@@ -313,7 +409,7 @@ impl<'a> Generator<'a> {
     /// The module defining the types owned by `owner`.
     fn home_of(&self, owner: TypeOwner) -> Result<Module> {
         match owner {
-            TypeOwner::World(_) => Ok(Module::package("")),
+            TypeOwner::World(_) => Ok(Module::package(self.package, "")),
             TypeOwner::Interface(id) => self.type_homes.get(&id).cloned().with_context(|| {
                 format!(
                     "interface `{}` owns a type used by the world but is neither imported nor exported",
@@ -333,7 +429,7 @@ impl<'a> Generator<'a> {
         if let (TypeDefKind::Resource, TypeOwner::Interface(interface)) = (&ty.kind, ty.owner) {
             if from.path.starts_with("exports") {
                 if let Some(export) = self.exports.iter().find(|e| e.id == interface) {
-                    return Ok(Module::file(&format!("exports.{}", export.module_name)));
+                    return Ok(Module::file(self.package, &format!("exports.{}", export.module_name)));
                 }
             }
         }
@@ -708,7 +804,8 @@ impl<'a> Generator<'a> {
             }
             Some(ty) => (self.annotation(ty, file)?, None),
         };
-        let raises_doc = raises.map(|err| format!("Raises: `{PACKAGE}.types.Err({err})`"));
+        let raises_doc =
+            raises.map(|err| format!("Raises: `{}.types.Err({err})`", self.package));
         let docs = match (func.docs.contents.as_deref(), raises_doc) {
             (Some(docs), Some(raises)) => Some(format!("{}\n\n{raises}", docs.trim_end())),
             (docs, raises) => raises.or(docs.map(str::to_string)),
@@ -790,7 +887,7 @@ impl<'a> Generator<'a> {
     /// the `WitWorld` protocol of the world-level exports.
     fn world_module(&self) -> Result<(String, String)> {
         let world = &self.resolve.worlds[self.world];
-        let mut file = PyFile::new(Module::package(""));
+        let mut file = PyFile::new(Module::package(self.package, ""));
         let types = world.imports.values().filter_map(|item| match item {
             WorldItem::Type { id, .. } => Some(*id),
             _ => None,
@@ -822,7 +919,7 @@ impl<'a> Generator<'a> {
     /// functions.
     fn import_module(&self, interface: &Interface) -> Result<(String, String)> {
         let def = &self.resolve.interfaces[interface.id];
-        let mut file = PyFile::new(Module::file(&format!("imports.{}", interface.module_name)));
+        let mut file = PyFile::new(Module::file(self.package, &format!("imports.{}", interface.module_name)));
         self.define_types(def.types.values().copied(), &mut file)?;
         for func in def.functions.values() {
             if func.kind.resource().is_none() {
@@ -837,7 +934,7 @@ impl<'a> Generator<'a> {
     /// from the `imports` module when the interface is imported as well).
     fn export_module(&self, interface: &Interface) -> Result<(String, String)> {
         let def = &self.resolve.interfaces[interface.id];
-        let module = Module::file(&format!("exports.{}", interface.module_name));
+        let module = Module::file(self.package, &format!("exports.{}", interface.module_name));
         let mut file = PyFile::new(module.clone());
         let home = self.home_of(TypeOwner::Interface(interface.id))?;
         if home == module {
@@ -862,7 +959,7 @@ impl<'a> Generator<'a> {
 
     /// `wit_world/exports/__init__.py`: one `Protocol` per exported interface.
     fn exports_package(&self) -> Result<(String, String)> {
-        let mut file = PyFile::new(Module::package("exports"));
+        let mut file = PyFile::new(Module::package(self.package, "exports"));
         for interface in &self.exports {
             let def = &self.resolve.interfaces[interface.id];
             let functions = def.functions.values().filter(|f| f.kind.resource().is_none());
@@ -892,7 +989,7 @@ impl<'a> Generator<'a> {
     /// metadata tables.
     fn registry(&self) -> Result<(String, String)> {
         let metadata = self.metadata;
-        let mut file = PyFile::new(Module::file("_registry"));
+        let mut file = PyFile::new(Module::file(self.package, "_registry"));
         let mut body = String::new();
 
         body.push_str("RECORDS: List[Tuple[type, Tuple[str, ...]]] = [\n");
@@ -1048,7 +1145,7 @@ impl PyFile {
     /// Import module `target` under `alias` (`from ..imports import foo`).
     fn import_module(&mut self, target: &Module, alias: &str) {
         let line = match target.path.rsplit_once('.') {
-            _ if target.path.is_empty() => format!("import {PACKAGE}"),
+            _ if target.path.is_empty() => format!("import {}", target.package),
             Some((parent, leaf)) => {
                 let from = self.module.relative(parent);
                 if leaf == alias {
@@ -1100,9 +1197,16 @@ impl PyFile {
 /// The interfaces among `items`, each with its module name: the interface's
 /// name in snake case or, when two share a name, qualified with the package
 /// (`namespace_package_name`, plus the version if that still clashes).
+///
+/// `overrides` are `(interface key, module name)` pairs (upstream's
+/// `--import-interface-name`/`--export-interface-name`), used verbatim;
+/// `full_names` qualifies every interface of a package (upstream's
+/// `--full-names`).
 fn world_interfaces<'a>(
     resolve: &Resolve,
     items: impl Iterator<Item = (&'a WorldKey, &'a WorldItem)>,
+    overrides: &[(String, String)],
+    full_names: bool,
 ) -> Result<Vec<Interface>> {
     let mut found = Vec::new();
     for (key, item) in items {
@@ -1133,20 +1237,32 @@ fn world_interfaces<'a>(
     let shorts: Vec<String> = found.iter().map(|(_, _, short)| short.clone()).collect();
     let packaged: Vec<String> = found.iter().map(|(k, _, s)| qualified(k, s, false)).collect();
 
+    let keys: Vec<String> = found.iter().map(|(key, _, _)| resolve.name_world_key(key)).collect();
+    for (wanted, module) in overrides {
+        if !keys.contains(wanted) {
+            let known = if keys.is_empty() { "none".to_string() } else { keys.join(", ") };
+            bail!("no interface `{wanted}` to name `{module}`; the world's are: {known}");
+        }
+        check_identifier(module, &format!("the module name for `{wanted}`"))?;
+    }
+
     let mut interfaces = Vec::new();
     for (index, (key, id, short)) in found.iter().enumerate() {
-        let name = if count(&shorts, short) == 1 {
-            short.clone()
-        } else if count(&packaged, &packaged[index]) == 1 {
-            packaged[index].clone()
+        let key_name = resolve.name_world_key(key);
+        let overridden = overrides.iter().rev().find(|(k, _)| *k == key_name);
+        let module_name = if let Some((_, module)) = overridden {
+            module.clone()
         } else {
-            qualified(key, short, true)
+            let name = if !full_names && count(&shorts, short) == 1 {
+                short.clone()
+            } else if count(&packaged, &packaged[index]) == 1 {
+                packaged[index].clone()
+            } else {
+                qualified(key, short, true)
+            };
+            escape_keyword(name.to_snake_case())
         };
-        interfaces.push(Interface {
-            id: *id,
-            key_name: resolve.name_world_key(key),
-            module_name: escape_keyword(name.to_snake_case()),
-        });
+        interfaces.push(Interface { id: *id, key_name, module_name });
     }
     let mut seen = BTreeSet::new();
     for interface in &interfaces {
@@ -1158,6 +1274,18 @@ fn world_interfaces<'a>(
         }
     }
     Ok(interfaces)
+}
+
+/// Fail unless `name` is a Python identifier that is not a keyword.
+fn check_identifier(name: &str, what: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let valid = chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
+        && !KEYWORDS.contains(&name);
+    if !valid {
+        bail!("{what}: `{name}` is not a Python identifier");
+    }
+    Ok(())
 }
 
 /// Whether `ty` is an `option` (through aliases).

@@ -17,6 +17,8 @@ pub struct Request {
     pub python_path: Vec<PathBuf>,
     /// The component file to write.
     pub output: PathBuf,
+    /// How the generated Python modules are named.
+    pub bindings: bindings::Options,
 }
 
 /// What a successful build reports besides the output file.
@@ -54,7 +56,8 @@ pub fn componentize(
     progress("generating bindings");
     let (dylib, metadata) = wit_dylib::create_with_metadata(&resolve, world, None)
         .context("generating the bindings library")?;
-    let files = bindings::generate(&resolve, world, &metadata)?;
+    let mut files = bindings::generate_with(&resolve, world, &metadata, &request.bindings)?;
+    files.extend(bindings::runtime_files(&request.bindings));
     let bundled = tempfile::Builder::new()
         .prefix("componentize-py-")
         .tempdir()

@@ -49,6 +49,27 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     toolchain: Option<PathBuf>,
 
+    /// Name of the generated Python package (default `wit_world`).
+    #[arg(long = "world-module", global = true, value_name = "NAME")]
+    world_module: Option<String>,
+
+    /// Python module name for an imported interface, e.g.
+    /// `foo:bar/baz@1.0.0=baz` (the Protocol class of an export follows it);
+    /// repeatable.
+    #[arg(long = "import-interface-name", global = true, value_name = "IFACE=NAME",
+          value_parser = parse_key_value)]
+    import_interface_name: Vec<(String, String)>,
+
+    /// Python module name for an exported interface; repeatable.
+    #[arg(long = "export-interface-name", global = true, value_name = "IFACE=NAME",
+          value_parser = parse_key_value)]
+    export_interface_name: Vec<(String, String)>,
+
+    /// Qualify every interface module with its namespace and package
+    /// (`foo_bar_baz` for `foo:bar/baz`), not only ambiguous ones.
+    #[arg(long = "full-names", global = true)]
+    full_names: bool,
+
     /// Print nothing but errors.
     #[arg(short, long, global = true)]
     quiet: bool,
@@ -92,6 +113,16 @@ enum Command {
         /// Arguments passed to the component.
         args: Vec<String>,
     },
+}
+
+/// `KEY=VALUE` as a pair.
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.is_empty() && !value.is_empty() => {
+            Ok((key.to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected `<interface>=<name>`, got `{s}`")),
+    }
 }
 
 /// Where a command writes its text: the process's stdout and stderr in
@@ -232,6 +263,12 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
         all_features: cli.all_features,
     };
     let toolchain = cli.toolchain.map(|dir| rebase(base, dir));
+    let naming = bindings::Options {
+        world_module: cli.world_module,
+        import_interface_names: cli.import_interface_name,
+        export_interface_names: cli.export_interface_name,
+        full_names: cli.full_names,
+    };
     match cli.command {
         Command::Componentize {
             app,
@@ -249,6 +286,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
                 app,
                 python_path: rebase_all(python_path),
                 output: rebase(base, output),
+                bindings: naming,
             };
             let quiet = cli.quiet;
             let mut progress = |step: &str| {
@@ -279,7 +317,12 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
             let (resolve, world) = wit::resolve(&wit)?;
             let (_, metadata) = wit_dylib::create_with_metadata(&resolve, world, None)
                 .context("computing the bindings metadata")?;
-            let files = bindings::generate(&resolve, world, &metadata)?;
+            let mut files = bindings::generate_with(&resolve, world, &metadata, &naming)?;
+            // For type checkers: the runtime's builtin module.
+            files.push((
+                "componentize_py_runtime.pyi".to_string(),
+                bindings::RUNTIME_STUB_PYI.to_string(),
+            ));
             componentize::write_files(&rebase(base, output_dir), &files)
         }
         Command::Run {

@@ -125,10 +125,9 @@ fn add_wasi(resolve: &mut Resolve) -> Result<()> {
 /// falls back to the newest semver-compatible version present (so
 /// `wasi:cli/command@0.2.0` selects the bundled `wasi:cli/command@0.2.12`).
 fn select_world(resolve: &Resolve, main: &[PackageId], name: Option<&str>) -> Result<WorldId> {
-    let exact = match name {
-        Some(name) if name.contains(':') => resolve.select_world(&[], Some(name)),
-        _ => resolve.select_world(main, name),
-    };
+    // A qualified name is looked up among all packages, but wit-parser still
+    // wants the main packages (it fails with none).
+    let exact = resolve.select_world(main, name);
     let error = match exact {
         Ok(world) => return Ok(world),
         Err(e) => e,
@@ -199,6 +198,14 @@ mod tests {
         std::fs::write(dir.path().join("w.wit"), "package a:b; world w {}").unwrap();
         let (resolve, world) = resolve(&options(dir.path(), "wasi:cli/command@0.2.0")).unwrap();
         assert_eq!(resolve.worlds[world].name, "command");
+    }
+
+    #[test]
+    fn qualified_world_without_version() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("w.wit"), "package a:b; world w {} world v {}").unwrap();
+        let (resolve, world) = resolve(&options(dir.path(), "a:b/v")).unwrap();
+        assert_eq!(resolve.worlds[world].name, "v");
     }
 
     #[test]
