@@ -1,0 +1,147 @@
+"""py_wasm_component: a Python app + a WIT world -> a WebAssembly component."""
+
+load(":providers.bzl", "PyWasmComponentInfo", "WitInfo")
+
+COMPILER_TOOLCHAIN_TYPE = "//toolchains:compiler_toolchain_type"
+RUNTIME_TOOLCHAIN_TYPE = "//toolchains:runtime_toolchain_type"
+
+# The Componentize action runs the compiler as a persistent, multiplexed
+# worker speaking the proto worker protocol.
+WORKER_EXECUTION_REQUIREMENTS = {
+    "supports-workers": "1",
+    "supports-multiplex-workers": "1",
+    "requires-worker-protocol": "proto",
+}
+
+def _package_relative_path(f):
+    """`f`'s path relative to the package of the target that owns it."""
+    owner = f.owner
+    prefix = "/".join([p for p in [owner.workspace_root, owner.package] if p])
+    path = f.short_path
+    if path.startswith("../"):
+        path = "external/" + path[3:]
+    if not prefix:
+        return path
+    if path.startswith(prefix + "/"):
+        return path[len(prefix) + 1:]
+    return f.basename
+
+def _stage_python(ctx, files):
+    """Copy the Python files into `<name>.pypath/`, at their package-relative paths."""
+    folder = ctx.label.name + ".pypath"
+    seen = {}
+    staged = []
+    for f in files:
+        rel = _package_relative_path(f)
+        if rel in seen:
+            if seen[rel] != f.path:
+                fail("%s: two Python files would be staged at %s: %s and %s" % (ctx.label, rel, seen[rel], f.path))
+            continue
+        seen[rel] = f.path
+        out = ctx.actions.declare_file(folder + "/" + rel)
+
+        # A copy, not a symlink: the compiler reads the Python path from
+        # inside the WASI sandbox of pre-initialisation, which does not follow
+        # symlinks out of the folder. expand_template with no substitutions
+        # copies in-process: no shell, no tool, byte-for-byte.
+        ctx.actions.expand_template(template = f, output = out, substitutions = {})
+        staged.append(out)
+    dir_path = "/".join([p for p in [ctx.bin_dir.path, ctx.label.workspace_root, ctx.label.package, folder] if p])
+    return staged, dir_path
+
+def _stage_wit(ctx, wit):
+    """Place the WIT package in `<name>.wit/` and each dependency in `<name>.wit/deps/<label>/`."""
+    folder = ctx.label.name + ".wit"
+    staged = []
+    for f in wit.this.srcs:
+        out = ctx.actions.declare_file(folder + "/" + f.basename)
+        ctx.actions.symlink(output = out, target_file = f)
+        staged.append(out)
+    for dep in wit.deps.to_list():
+        sub = dep.label.lstrip("@").replace("//", "_").replace("/", "_").replace(":", "_").replace("~", "_").lstrip("_")
+        for f in dep.srcs:
+            out = ctx.actions.declare_file(folder + "/deps/" + sub + "/" + f.basename)
+            ctx.actions.symlink(output = out, target_file = f)
+            staged.append(out)
+    dir_path = "/".join([p for p in [ctx.bin_dir.path, ctx.label.workspace_root, ctx.label.package, folder] if p])
+    return staged, dir_path
+
+def _py_wasm_component_impl(ctx):
+    compiler = ctx.toolchains[COMPILER_TOOLCHAIN_TYPE].componentize_py
+    runtime = ctx.toolchains[RUNTIME_TOOLCHAIN_TYPE].componentize_py_runtime
+    wit = ctx.attr.wit[WitInfo]
+
+    py_files = [f for f in ctx.files.srcs]
+    dep_files = []
+    for d in ctx.attr.deps:
+        dep_files.extend(d[DefaultInfo].files.to_list())
+    staged, pypath = _stage_python(ctx, py_files + dep_files)
+    wit_files, wit_dir = _stage_wit(ctx, wit)
+
+    app = ctx.attr.app
+    if not app:
+        if len(ctx.files.srcs) != 1:
+            fail("%s: `app` must be given when srcs is not exactly one file" % ctx.label)
+        app = ctx.files.srcs[0].basename[:-len(".py")]
+
+    out = ctx.outputs.out if ctx.outputs.out else ctx.actions.declare_file(ctx.label.name + ".wasm")
+
+    args = ctx.actions.args()
+    args.use_param_file("@%s", use_always = True)
+    args.set_param_file_format("multiline")
+    args.add("--quiet")
+    args.add("--toolchain", runtime.toolchain_dir)
+    args.add("--wit-path", wit_dir)
+    for w in ([ctx.attr.world] if ctx.attr.world else []) + ctx.attr.extra_worlds:
+        args.add("--world", w)
+    args.add_all(ctx.attr.wit_features, before_each = "--features")
+    if ctx.attr.all_features:
+        args.add("--all-features")
+    args.add("componentize")
+    args.add(app)
+    args.add("--python-path", pypath)
+    args.add("--output", out)
+
+    ctx.actions.run(
+        executable = compiler.compiler,
+        arguments = [args],
+        inputs = depset(staged + wit_files, transitive = [runtime.files]),
+        outputs = [out],
+        mnemonic = "Componentize",
+        progress_message = "Componentizing %{label}",
+        execution_requirements = WORKER_EXECUTION_REQUIREMENTS,
+        toolchain = COMPILER_TOOLCHAIN_TYPE,
+    )
+    return [
+        DefaultInfo(files = depset([out])),
+        PyWasmComponentInfo(
+            component = out,
+            wit = wit,
+            world = ctx.attr.world,
+            app = app,
+            python_srcs = depset(py_files + dep_files),
+        ),
+    ]
+
+py_wasm_component = rule(
+    implementation = _py_wasm_component_impl,
+    doc = """Compile a Python app and a WIT world into a WebAssembly component `<name>.wasm`.
+
+The Python files (srcs, and the files of deps) are copied, at their paths
+relative to their own package, into `<name>.pypath/`, which is the
+compiler's only `-p` folder. The compiler runs as a persistent multiplexed
+worker (action mnemonic `Componentize`).""",
+    attrs = {
+        "srcs": attr.label_list(allow_files = [".py"], doc = "the app's Python files"),
+        "deps": attr.label_list(allow_files = True, doc = "further Python files (py_library, filegroup, ...)"),
+        "wit": attr.label(providers = [WitInfo], mandatory = True, doc = "the wit_library defining the world"),
+        "world": attr.string(doc = "the world: `name` or `ns:pkg/name@version`; optional when the WIT has one world"),
+        "extra_worlds": attr.string_list(doc = "further worlds merged into `world`"),
+        "app": attr.string(doc = "the app module; defaults to the basename of the single src"),
+        "wit_features": attr.string_list(doc = "WIT @unstable feature gates to enable (--features)"),
+        "all_features": attr.bool(doc = "enable every WIT @unstable feature gate"),
+        "out": attr.output(doc = "the component file; default `<name>.wasm`"),
+    },
+    toolchains = [COMPILER_TOOLCHAIN_TYPE, RUNTIME_TOOLCHAIN_TYPE],
+    provides = [PyWasmComponentInfo],
+)
