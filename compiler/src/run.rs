@@ -53,12 +53,35 @@ pub fn linker(engine: &Engine) -> Result<Linker<Host>> {
     Ok(linker)
 }
 
-/// Load a component file.
+/// How many compiled components the on-disk cache keeps.
+const DISK_CACHE_ENTRIES: usize = 8;
+
+/// Load a component file: from the on-disk compile cache when this
+/// component was compiled before by this Wasmtime with these settings, else
+/// compiled by Cranelift (and then cached). A cache problem never fails a
+/// run: it only costs the compile.
 pub fn load(engine: &Engine, path: &Path) -> Result<Component> {
     let bytes = std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
-    Component::new(engine, &bytes)
+    let key = crate::preinit::cache_key(engine, "run", &bytes);
+    let file = crate::preinit::cache_file(&key, "cwasm-component");
+    if let Some(file) = &file {
+        // SAFETY: the file was written by `Component::serialize` of this
+        // program into the user's own cache folder, atomically; Wasmtime
+        // checks its version and settings when loading it.
+        if let Ok(component) = unsafe { Component::deserialize_file(engine, file) } {
+            crate::preinit::cache_touch(file);
+            return Ok(component);
+        }
+    }
+    let component = Component::new(engine, &bytes)
         .anyhow()
-        .with_context(|| format!("compiling `{}`", path.display()))
+        .with_context(|| format!("compiling `{}`", path.display()))?;
+    if let Some(file) = &file {
+        if let Ok(serialized) = component.serialize() {
+            crate::preinit::cache_store(file, &serialized, DISK_CACHE_ENTRIES);
+        }
+    }
+    Ok(component)
 }
 
 /// `componentize-py run`: call `wasi:cli/run`, or each of `invoke` (WAVE
