@@ -32,6 +32,10 @@ _Noreturn void rt_fatal(const char *format, ...)
 // `context` if not NULL, flush, and trap.
 _Noreturn void rt_fatal_python(const char *context);
 
+// rt_fatal_python with a printf-style context (init.c).
+_Noreturn void rt_fatal_pythonf(const char *format, ...)
+    __attribute__((format(printf, 1, 2)));
+
 // Print the pending Python exception with its traceback to sys.stderr and
 // clear it. Unlike PyErr_Print, SystemExit does not exit the process.
 void rt_print_exception(void);
@@ -50,7 +54,13 @@ extern bool rt_initializing;
 void rt_preinit_fs_begin(void);
 void rt_preinit_fs_end(void);
 
-// From wit_world._registry (owned references, set by componentize-py-init).
+// The registry module, `<package>._registry`, `<package>` being the
+// generated bindings package named by env COMPONENTIZE_PY_WORLD_MODULE at
+// pre-initialisation (set by componentize-py-init).
+#define RT_REGISTRY_NAME_MAX 256
+extern char rt_registry_name[RT_REGISTRY_NAME_MAX];
+
+// From the registry (owned references, set by componentize-py-init).
 extern PyObject *rt_records;  // list of (class, attribute names)
 extern PyObject *rt_flags;    // list of enum.Flag classes
 extern PyObject *rt_enums;    // list of enum.Enum classes
@@ -72,7 +82,7 @@ extern bool *rt_export_is_method;
 // is the app's implementation (the rep is the object's address).
 extern PyObject **rt_resource_classes;
 
-// Resolves wit_world._registry.RESOURCES (imported: the class; exported:
+// Resolves the registry's RESOURCES (imported: the class; exported:
 // (module, class) of the app's implementation); fatal with a message naming
 // what is missing.
 void rt_resolve_resources(PyObject *registry);

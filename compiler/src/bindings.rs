@@ -34,8 +34,9 @@ use wit_parser::{
     WorldId, WorldItem, WorldKey,
 };
 
-/// Default name of the generated package (upstream's), and the package the
-/// runtime imports its registry from (`wit_world._registry`).
+/// Default name of the generated package (upstream's). The runtime imports
+/// the registry `<package>._registry` of whatever package the compiler names
+/// in `COMPONENTIZE_PY_WORLD_MODULE` while pre-initialising.
 pub const DEFAULT_WORLD_MODULE: &str = "wit_world";
 
 /// How the generated modules are named (upstream's `--world-module`,
@@ -77,30 +78,6 @@ def call_import(index: int, args: Tuple[Any, ...]) -> Any: ...
 
 def resource_drop(index: int, obj: Any) -> None: ...
 "#;
-
-/// Files the runtime needs besides the package: with a `--world-module`
-/// other than `wit_world`, a `wit_world/_registry.py` that re-exports the
-/// chosen package's registry (the runtime imports `wit_world._registry`).
-pub fn runtime_files(options: &Options) -> Vec<(String, String)> {
-    let package = options.package();
-    if package == DEFAULT_WORLD_MODULE {
-        return Vec::new();
-    }
-    vec![
-        (
-            format!("{DEFAULT_WORLD_MODULE}/__init__.py"),
-            format!("\"\"\"\nThe runtime's way to `{package}`: see `_registry`.\n\"\"\"\n"),
-        ),
-        (
-            format!("{DEFAULT_WORLD_MODULE}/_registry.py"),
-            format!(
-                "\"\"\"\nThe registry of `{package}` (generated with `--world-module {package}`),\n\
-                 where the runtime looks for it.\n\"\"\"\n\
-                 from {package}._registry import *  # noqa: F401,F403\n"
-            ),
-        ),
-    ]
-}
 
 /// Python keywords: an identifier equal to one of these gets a `_` appended.
 const KEYWORDS: &[&str] = &[

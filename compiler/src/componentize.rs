@@ -56,8 +56,7 @@ pub fn componentize(
     progress("generating bindings");
     let (dylib, metadata) = wit_dylib::create_with_metadata(&resolve, world, None)
         .context("generating the bindings library")?;
-    let mut files = bindings::generate_with(&resolve, world, &metadata, &request.bindings)?;
-    files.extend(bindings::runtime_files(&request.bindings));
+    let files = bindings::generate_with(&resolve, world, &metadata, &request.bindings)?;
     let bundled = tempfile::Builder::new()
         .prefix("componentize-py-")
         .tempdir()
@@ -81,6 +80,7 @@ pub fn componentize(
             bindings: bundled.path(),
             python_path: &request.python_path,
             app: &request.app,
+            world_module: request.bindings.package(),
             hidden_name,
         },
     )?;

@@ -33,6 +33,8 @@ pub struct Inputs<'a> {
     pub python_path: &'a [PathBuf],
     /// The app module name.
     pub app: &'a str,
+    /// The generated package, whose `_registry` the runtime imports.
+    pub world_module: &'a str,
     /// A file name left out of directory listings during initialisation: the
     /// output file, which may sit in a `-p` folder and would otherwise make
     /// a rebuild see a different folder than the first build did.
@@ -258,6 +260,7 @@ pub fn preinitialize(engine: &Engine, inputs: &Inputs<'_>) -> Result<Snapshot> {
         guest_path.push(guest);
     }
     wasi.env("COMPONENTIZE_PY_APP", inputs.app)
+        .env("COMPONENTIZE_PY_WORLD_MODULE", inputs.world_module)
         .env("COMPONENTIZE_PY_PATH", guest_path.join(":"))
         // A fixed-length hash, so the name's length leaves no trace either.
         .env(

@@ -699,8 +699,14 @@ fn world_module_and_interface_names() {
     let mut guest = Guest::new(&wasm, &naming_host()).unwrap();
     let got = guest.call(Some("test:naming/api"), "hello", &[Val::String("bob".into())]).unwrap();
     assert_eq!(got, [greeting("hi bob (custom)", 2)]);
+    // The runtime imported `my_world._registry` (named by the compiler at
+    // pre-initialisation), and no `wit_world` package exists in the guest:
+    // neither at import time (the app asserts it) nor at run time.
     let got = guest.call(None, "run", &[]).unwrap();
-    assert_eq!(got, [Val::String("my_world app_custom".into())]);
+    assert_eq!(
+        got,
+        [Val::String("my_world app_custom registry=True wit_world=False".into())]
+    );
 }
 
 #[test]
