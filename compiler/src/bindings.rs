@@ -18,6 +18,13 @@
 //! goes through [`Generator::annotation`], which adds those imports, so a
 //! module never refers to a name it has not imported.
 //!
+//! WIT doc comments become docstrings: of the module (a world or an
+//! interface, also the exported interface's `Protocol`), of classes (records,
+//! variant cases, enums, flags, resources), of functions and methods; a
+//! record field, an enum or flags member, a variant's `Union` and a type
+//! alias get an attribute docstring (a string right after the assignment,
+//! which Sphinx and editors show).
+//!
 //! Every module starts with `from __future__ import annotations`, so
 //! annotations are never evaluated at run time: a class may mention itself or
 //! a later class in its signatures. Only plain assignments (type aliases and
@@ -543,8 +550,8 @@ impl<'a> Generator<'a> {
                 body.push_str(&docstring(docs, 1));
                 for field in &record.fields {
                     let annotation = self.annotation(field.ty, file)?;
-                    body.push_str(&comment(field.docs.contents.as_deref(), 1));
                     writeln!(body, "    {}: {annotation}", field_name(&field.name))?;
+                    body.push_str(&docstring(field.docs.contents.as_deref(), 1));
                 }
                 if record.fields.is_empty() && docs.is_none() {
                     body.push_str("    pass\n");
@@ -567,15 +574,15 @@ impl<'a> Generator<'a> {
                     body.push_str("\n\n");
                     cases.push(case_name);
                 }
-                body.push_str(&comment(docs, 0));
                 writeln!(body, "{name} = Union[{}]", cases.join(", "))?;
+                body.push_str(&docstring(docs, 0));
             }
             TypeDefKind::Enum(enum_) => {
                 writeln!(body, "class {name}(Enum):")?;
                 body.push_str(&docstring(docs, 1));
                 for (index, case) in enum_.cases.iter().enumerate() {
-                    body.push_str(&comment(case.docs.contents.as_deref(), 1));
                     writeln!(body, "    {} = {index}", member_name(&case.name))?;
+                    body.push_str(&docstring(case.docs.contents.as_deref(), 1));
                 }
                 if enum_.cases.is_empty() && docs.is_none() {
                     body.push_str("    pass\n");
@@ -585,8 +592,8 @@ impl<'a> Generator<'a> {
                 writeln!(body, "class {name}(Flag):")?;
                 body.push_str(&docstring(docs, 1));
                 for (index, flag) in flags.flags.iter().enumerate() {
-                    body.push_str(&comment(flag.docs.contents.as_deref(), 1));
                     writeln!(body, "    {} = 1 << {index}", member_name(&flag.name))?;
+                    body.push_str(&docstring(flag.docs.contents.as_deref(), 1));
                 }
                 if flags.flags.is_empty() && docs.is_none() {
                     body.push_str("    pass\n");
@@ -603,8 +610,8 @@ impl<'a> Generator<'a> {
             }
             // Any other named type (`type x = list<u8>`, an alias) is an alias.
             _ => {
-                body.push_str(&comment(docs, 0));
                 writeln!(body, "{name} = {}", self.structural_annotation(id, file)?)?;
+                body.push_str(&docstring(docs, 0));
             }
         }
         file.body.push_str(body);
@@ -1352,18 +1359,6 @@ fn docstring(text: Option<&str>, indent: usize) -> String {
     out
 }
 
-/// `text` as `#` comment lines indented `indent` levels.
-fn comment(text: Option<&str>, indent: usize) -> String {
-    let pad = "    ".repeat(indent);
-    text.map(|text| {
-        text.trim_end()
-            .lines()
-            .map(|line| format!("{pad}# {line}\n").replace("# \n", "#\n"))
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1585,8 +1580,19 @@ interface shapes {
         y: s32,
     }
     /// Colors.
-    enum color { red, green, light-blue }
-    flags perms { read, write, exec }
+    enum color {
+        red,
+        green,
+        /// The sky's.
+        light-blue,
+    }
+    /// Permissions.
+    flags perms {
+        /// May read.
+        read,
+        write,
+        exec,
+    }
     /// A shape.
     variant shape {
         /// A circle: its radius.
@@ -1594,10 +1600,14 @@ interface shapes {
         rect(tuple<u32, u32>),
         none,
     }
+    /// Raw bytes.
     type raw = list<u8>;
     record unit-like { x: bool }
+    /// A blob of bytes.
     resource blob {
+        /// A blob holding `init`.
         constructor(init: list<u8>);
+        /// Append `bytes`.
         write: func(bytes: list<u8>);
         read: func(n: u32) -> list<u8>;
         merge: static func(lhs: blob, rhs: borrow<blob>) -> blob;
@@ -1635,20 +1645,26 @@ interface api {
     str: func() -> string;
 }
 
+/// Handles requests.
 interface handler {
     use shapes.{point};
     use api.{everything};
     record request { everything: everything, at: point }
+    /// Handle one request.
     handle: func(r: request) -> result<list<u8>>;
     check: func() -> result<_, string>;
 }
 
+/// The big world.
 world big {
     import api;
     use shapes.{point};
     record world-rec { a: u32, p: point }
+    /// A or B.
     variant world-var { a, b(world-rec) }
+    /// Log `msg`.
     import log: func(msg: string, level: u8);
+    /// Run at `p`.
     export run: func(p: point) -> result<world-rec, string>;
     export handler;
     export inline: interface {
@@ -1766,6 +1782,92 @@ print(inspect.getdoc(api.try_get).splitlines())
         );
         assert_eq!(lines[2], "WorldVarB(value=WorldRec(a=1, p=Point(x=1, y=2)))");
         assert_eq!(lines[3], "['May fail.', '', 'Raises: `wit_world.types.Err(ErrorCode)`']");
+    }
+
+    /// Lists every docstring of the generated package, one `key=doc` line
+    /// each (newlines as `\n`): module docstrings as `path:`, classes and
+    /// functions as `path:Class.name`, and attribute docstrings (a string
+    /// right after an assignment: fields, members, type aliases) likewise.
+    const LIST_DOCSTRINGS: &str = r#"
+import ast, inspect, os, pathlib
+root = pathlib.Path(os.environ["PYTHONPATH"])
+def walk(body, prefix, path):
+    for i, node in enumerate(body):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            name = prefix + node.name
+            doc = ast.get_docstring(node)
+            if doc is not None:
+                print(f"{path}:{name}=" + doc.replace("\n", "\\n"))
+            if isinstance(node, ast.ClassDef):
+                walk(node.body, name + ".", path)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            after = body[i + 1] if i + 1 < len(body) else None
+            if (isinstance(target, ast.Name) and isinstance(after, ast.Expr)
+                    and isinstance(after.value, ast.Constant)
+                    and isinstance(after.value.value, str)):
+                doc = inspect.cleandoc(after.value.value)
+                print(f"{path}:{prefix}{target.id}=" + doc.replace("\n", "\\n"))
+for file in sorted(root.rglob("*.py")):
+    path = file.relative_to(root).as_posix()
+    tree = ast.parse(file.read_text())
+    doc = ast.get_docstring(tree)
+    if doc is not None:
+        print(f"{path}:=" + doc.replace("\n", "\\n"))
+    walk(tree.body, "", path)
+"#;
+
+    #[test]
+    fn wit_docs_become_docstrings() {
+        let generated = generate_and_check(BIG, "big");
+        let listed = generated.python(LIST_DOCSTRINGS);
+        let docs: HashMap<&str, &str> =
+            listed.lines().filter_map(|line| line.split_once('=')).collect();
+        let expected = [
+            // Interfaces and the world: module (and Protocol) docstrings.
+            ("wit_world/__init__.py:", "The big world."),
+            ("wit_world/imports/shapes.py:", "Shared types."),
+            ("wit_world/imports/api.py:", "The API."),
+            ("wit_world/exports/handler.py:", "Handles requests."),
+            ("wit_world/exports/__init__.py:Handler", "Handles requests."),
+            // Functions: imported, exported, world-level, resource methods.
+            ("wit_world/imports/api.py:get", "Look up `key`."),
+            ("wit_world/__init__.py:log", "Log `msg`."),
+            (
+                "wit_world/__init__.py:WitWorld.run",
+                "Run at `p`.\\n\\nRaises: `wit_world.types.Err(str)`",
+            ),
+            (
+                "wit_world/exports/__init__.py:Handler.handle",
+                "Handle one request.\\n\\nRaises: `wit_world.types.Err(None)`",
+            ),
+            ("wit_world/imports/shapes.py:Blob", "A blob of bytes."),
+            ("wit_world/imports/shapes.py:Blob.__init__", "A blob holding `init`."),
+            ("wit_world/imports/shapes.py:Blob.write", "Append `bytes`."),
+            // Types, fields, cases, members, aliases.
+            ("wit_world/imports/shapes.py:Point", "A point."),
+            ("wit_world/imports/shapes.py:Point.x", "Horizontal."),
+            ("wit_world/imports/shapes.py:Color", "Colors."),
+            ("wit_world/imports/shapes.py:Color.LIGHT_BLUE", "The sky's."),
+            ("wit_world/imports/shapes.py:Perms", "Permissions."),
+            ("wit_world/imports/shapes.py:Perms.READ", "May read."),
+            ("wit_world/imports/shapes.py:Shape", "A shape."),
+            ("wit_world/imports/shapes.py:ShapeCircle", "A circle: its radius."),
+            ("wit_world/imports/shapes.py:Raw", "Raw bytes."),
+            ("wit_world/__init__.py:WorldVar", "A or B."),
+        ];
+        let mut missing = Vec::new();
+        for (key, doc) in expected {
+            if docs.get(key) != Some(&doc) {
+                missing.push(format!("{key}: expected {doc:?}, found {:?}", docs.get(key)));
+            }
+        }
+        assert!(missing.is_empty(), "{}\n\nall docstrings:\n{listed}", missing.join("\n"));
+        // Undocumented items get none.
+        for key in ["wit_world/imports/shapes.py:Point.y", "wit_world/imports/shapes.py:Perms.WRITE"]
+        {
+            assert!(!docs.contains_key(key), "{key} has a docstring:\n{listed}");
+        }
     }
 
     #[test]
