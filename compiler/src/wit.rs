@@ -2,8 +2,11 @@
 //! world selection.
 
 use anyhow::{bail, Context, Result};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use wit_parser::{PackageId, PackageName, Resolve, WorldId};
+use wit_parser::{
+    Function, PackageId, PackageName, Resolve, Type, TypeDefKind, TypeId, WorldId, WorldItem,
+};
 
 include!(concat!(env!("OUT_DIR"), "/wasi_wit.rs"));
 
@@ -27,6 +30,9 @@ pub struct WitOptions {
 /// The WASI 0.2 packages bundled from the `wasmtime-wasi` crate are added for
 /// any `wasi:*` package the user's files do not provide, so `wasi:cli/command`
 /// works without copying WIT files.
+///
+/// A world whose functions use a WIT feature the runtime does not support
+/// (see [`check_supported`]) is an error.
 pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
     if options.paths.is_empty() {
         bail!("no WIT given: pass a WIT file or directory with `-d`/`--wit-path`");
@@ -80,7 +86,182 @@ pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
                 )
             })?;
     }
+    check_supported(&resolve, world)?;
     Ok((resolve, world))
+}
+
+/// Fail, naming the function and the type, when a function of `world`
+/// (world-level, or of an imported or exported interface) is `async` or
+/// uses a type the runtime cannot convert yet: `stream<T>`, `future<T>`,
+/// `error-context` (the component model's async ABI), `map<K, V>` and
+/// fixed-length lists `list<T, N>` (wit-dylib 0.263 generates no code for
+/// them). Without this check such a world would build and then trap (or
+/// make wit-dylib panic) at the first call.
+///
+/// Types no function uses are not checked: they never reach the runtime.
+pub fn check_supported(resolve: &Resolve, world: WorldId) -> Result<()> {
+    let world_def = &resolve.worlds[world];
+    let items = (world_def.imports.iter().map(|item| ("imported", item)))
+        .chain(world_def.exports.iter().map(|item| ("exported", item)));
+    for (direction, (key, item)) in items {
+        match item {
+            WorldItem::Function(func) => check_function(resolve, direction, None, func)?,
+            WorldItem::Interface { id, .. } => {
+                let interface = resolve.name_world_key(key);
+                for func in resolve.interfaces[*id].functions.values() {
+                    check_function(resolve, direction, Some(&interface), func)?;
+                }
+            }
+            WorldItem::Type { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// [`check_supported`] for one function.
+fn check_function(
+    resolve: &Resolve,
+    direction: &str,
+    interface: Option<&str>,
+    func: &Function,
+) -> Result<()> {
+    let name = match interface {
+        Some(interface) => format!("{interface}#{}", func.name),
+        None => func.name.clone(),
+    };
+    if func.kind.is_async() {
+        bail!(
+            "{direction} function `{name}` is `async`: async functions are not supported \
+             yet by componentize-py (the component model's async ABI is not implemented)"
+        );
+    }
+    let params = func.params.iter().map(|param| (format!("parameter `{}`", param.name), param.ty));
+    let result = func.result.map(|ty| ("its result".to_string(), ty));
+    for (place, ty) in params.chain(result) {
+        if let Some(found) = unsupported_type(resolve, ty, None, &mut HashSet::new()) {
+            let within = match &found.within {
+                Some(named) => format!(" (inside type `{named}`)"),
+                None => String::new(),
+            };
+            bail!(
+                "{direction} function `{name}`: {place} uses `{}`{within}, which is not \
+                 supported yet by componentize-py ({})",
+                found.ty,
+                found.reason
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An unsupported type found inside a function's parameter or result.
+struct Unsupported {
+    /// The type, in WIT syntax.
+    ty: String,
+    /// The innermost named type containing it, if any.
+    within: Option<String>,
+    /// Why it is not supported.
+    reason: &'static str,
+}
+
+/// The first unsupported type inside `ty`; `within` is the innermost named
+/// type around it so far; `seen` stops the walk at types already checked.
+fn unsupported_type(
+    resolve: &Resolve,
+    ty: Type,
+    within: Option<&str>,
+    seen: &mut HashSet<TypeId>,
+) -> Option<Unsupported> {
+    const ASYNC: &str = "the component model's async ABI is not implemented";
+    let found = |reason| Unsupported {
+        ty: type_to_wit(resolve, ty),
+        within: within.map(str::to_string),
+        reason,
+    };
+    let id = match ty {
+        Type::ErrorContext => return Some(found(ASYNC)),
+        Type::Id(id) => id,
+        _ => return None,
+    };
+    if !seen.insert(id) {
+        return None;
+    }
+    let def = &resolve.types[id];
+    let within = def.name.as_deref().or(within);
+    let mut check = |inner: Type| unsupported_type(resolve, inner, within, seen);
+    match &def.kind {
+        TypeDefKind::Stream(_) | TypeDefKind::Future(_) => Some(found(ASYNC)),
+        TypeDefKind::Map(..) => Some(found("the runtime does not convert maps yet")),
+        TypeDefKind::FixedLengthList(..) => {
+            Some(found("wit-dylib 0.263 generates no code for fixed-length lists"))
+        }
+        TypeDefKind::Record(record) => record.fields.iter().find_map(|field| check(field.ty)),
+        TypeDefKind::Variant(variant) => {
+            variant.cases.iter().filter_map(|case| case.ty).find_map(check)
+        }
+        TypeDefKind::Tuple(tuple) => tuple.types.iter().copied().find_map(check),
+        TypeDefKind::Option(inner) | TypeDefKind::List(inner) | TypeDefKind::Type(inner) => {
+            check(*inner)
+        }
+        TypeDefKind::Result(result) => result.ok.into_iter().chain(result.err).find_map(check),
+        TypeDefKind::Flags(_)
+        | TypeDefKind::Enum(_)
+        | TypeDefKind::Resource
+        | TypeDefKind::Handle(_)
+        | TypeDefKind::Unknown => None,
+    }
+}
+
+/// `ty` in WIT syntax, for messages (named types by name).
+fn type_to_wit(resolve: &Resolve, ty: Type) -> String {
+    let id = match ty {
+        Type::Bool => return "bool".into(),
+        Type::U8 => return "u8".into(),
+        Type::U16 => return "u16".into(),
+        Type::U32 => return "u32".into(),
+        Type::U64 => return "u64".into(),
+        Type::S8 => return "s8".into(),
+        Type::S16 => return "s16".into(),
+        Type::S32 => return "s32".into(),
+        Type::S64 => return "s64".into(),
+        Type::F32 => return "f32".into(),
+        Type::F64 => return "f64".into(),
+        Type::Char => return "char".into(),
+        Type::String => return "string".into(),
+        Type::ErrorContext => return "error-context".into(),
+        Type::Id(id) => id,
+    };
+    let def = &resolve.types[id];
+    if let Some(name) = &def.name {
+        return name.clone();
+    }
+    let wit = |ty: Type| type_to_wit(resolve, ty);
+    let optional = |ty: Option<Type>| ty.map_or("_".to_string(), wit);
+    match &def.kind {
+        TypeDefKind::Stream(Some(ty)) => format!("stream<{}>", wit(*ty)),
+        TypeDefKind::Stream(None) => "stream".into(),
+        TypeDefKind::Future(Some(ty)) => format!("future<{}>", wit(*ty)),
+        TypeDefKind::Future(None) => "future".into(),
+        TypeDefKind::Map(key, value) => format!("map<{}, {}>", wit(*key), wit(*value)),
+        TypeDefKind::FixedLengthList(ty, len) => format!("list<{}, {len}>", wit(*ty)),
+        TypeDefKind::List(ty) => format!("list<{}>", wit(*ty)),
+        TypeDefKind::Option(ty) => format!("option<{}>", wit(*ty)),
+        TypeDefKind::Result(result) => match (result.ok, result.err) {
+            (None, None) => "result".into(),
+            (ok, None) => format!("result<{}>", optional(ok)),
+            (ok, err) => format!("result<{}, {}>", optional(ok), optional(err)),
+        },
+        TypeDefKind::Tuple(tuple) => {
+            let types: Vec<String> = tuple.types.iter().map(|ty| wit(*ty)).collect();
+            format!("tuple<{}>", types.join(", "))
+        }
+        TypeDefKind::Handle(wit_parser::Handle::Own(resource)) => wit(Type::Id(*resource)),
+        TypeDefKind::Handle(wit_parser::Handle::Borrow(resource)) => {
+            format!("borrow<{}>", wit(Type::Id(*resource)))
+        }
+        TypeDefKind::Type(ty) => wit(*ty),
+        other => other.as_str().to_string(),
+    }
 }
 
 /// Push every path; a panic inside wit-parser (it asserts on a package added

@@ -330,3 +330,118 @@ fn missing_class_is_named() {
     let err = build_fails(&dir, "hello.wit", "hello", "no_class");
     assert!(err.contains("has no class 'WitWorld'"), "{err}");
 }
+
+/// WIT that parses but uses features the runtime does not support yet: one
+/// world per feature.
+const UNSUPPORTED_WIT: &str = "\
+package test:unsupported;
+
+interface streams {
+    read: func(n: u32) -> stream<u8>;
+}
+
+interface maps {
+    record table { entries: map<string, u32> }
+    lookup: func(t: table, key: string) -> option<u32>;
+}
+
+world uses-stream { import streams; }
+world uses-future { export wait: func() -> future<string>; }
+world uses-async { export slow: async func(); }
+world uses-map { export maps; }
+world uses-fixed-list { export first: func(x: list<u8, 4>) -> u8; }
+world uses-error-context { import last-error: func() -> option<error-context>; }
+world supported { export ok: func() -> string; }
+";
+
+#[test]
+fn unsupported_wit_features_fail_at_build_time() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("unsupported.wit"), UNSUPPORTED_WIT).unwrap();
+    std::fs::write(
+        dir.path().join("app.py"),
+        "class WitWorld:\n    def ok(self) -> str:\n        return 'ok'\n",
+    )
+    .unwrap();
+    const ASYNC: &str = "(the component model's async ABI is not implemented)";
+    let cases = [
+        (
+            "uses-stream",
+            format!(
+                "imported function `test:unsupported/streams#read`: its result uses \
+                 `stream<u8>`, which is not supported yet by componentize-py {ASYNC}"
+            ),
+        ),
+        (
+            "uses-future",
+            format!(
+                "exported function `wait`: its result uses `future<string>`, which is not \
+                 supported yet by componentize-py {ASYNC}"
+            ),
+        ),
+        (
+            "uses-async",
+            format!(
+                "exported function `slow` is `async`: async functions are not supported yet \
+                 by componentize-py {ASYNC}"
+            ),
+        ),
+        (
+            "uses-map",
+            "exported function `test:unsupported/maps#lookup`: parameter `t` uses \
+             `map<string, u32>` (inside type `table`), which is not supported yet by \
+             componentize-py (the runtime does not convert maps yet)"
+                .to_string(),
+        ),
+        (
+            "uses-fixed-list",
+            "exported function `first`: parameter `x` uses `list<u8, 4>`, which is not \
+             supported yet by componentize-py (wit-dylib 0.263 generates no code for \
+             fixed-length lists)"
+                .to_string(),
+        ),
+        (
+            "uses-error-context",
+            format!(
+                "imported function `last-error`: its result uses `error-context`, which is not \
+                 supported yet by componentize-py {ASYNC}"
+            ),
+        ),
+    ];
+    for (world, message) in &cases {
+        let err = build_fails(dir.path(), "unsupported.wit", world, "app");
+        assert!(err.contains(message.as_str()), "{world}: expected {message:?} in:\n{err}");
+        // The build stopped before starting Python.
+        assert!(!err.contains("initialising Python"), "{world}:\n{err}");
+    }
+
+    // The bindings subcommand rejects them too, and writes nothing.
+    let out = dir.path().join("bindings");
+    let output = componentize_py(
+        dir.path(),
+        &["-d", "unsupported.wit", "-w", "uses-stream", "bindings", out.to_str().unwrap()],
+    );
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains(cases[0].1.as_str()), "{}", text(&output.stderr));
+    assert!(!out.exists());
+
+    // The check is about the world: a supported world of the same package builds.
+    let wasm = dir.path().join("supported.wasm");
+    build(dir.path(), "unsupported.wit", "supported", "app", &wasm);
+}
+
+#[test]
+fn flags_over_32_members_fail_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let members: Vec<String> = (0..33).map(|i| format!("b{i}")).collect();
+    let wit = format!(
+        "package test:flag-limit;\n\nworld w {{\n  flags many {{ {} }}\n  export f: func(x: many) -> many;\n}}\n",
+        members.join(", ")
+    );
+    std::fs::write(dir.path().join("flags.wit"), wit).unwrap();
+    std::fs::write(dir.path().join("app.py"), "class WitWorld: pass\n").unwrap();
+    let err = build_fails(dir.path(), "flags.wit", "w", "app");
+    assert!(err.contains("failed to parse WIT at `flags.wit`"), "{err}");
+    assert!(err.contains("cannot have more than 32 flags"), "{err}");
+    assert!(err.contains("--> flags.wit:4:"), "{err}");
+}
