@@ -296,7 +296,9 @@ uint32_t wit_dylib_pop_borrow(void *cx, size_t ty) {
   const wit_resource_t *r = resource(ty);
   if (r->new != NULL) {
     // Lend a temporary handle (it keeps the popped reference), dropped when
-    // the call is over.
+    // the call is over. (Defensive: no WIT world makes an import take a
+    // borrow of a resource the component exports; wit-parser gives such an
+    // import the imported twin of the resource instead.)
     uint32_t handle = r->new((size_t)obj);
     rt_cx_add_lent(cx, ty, handle, NULL);
     return handle;

@@ -1870,6 +1870,40 @@ for file in sorted(root.rglob("*.py")):
         }
     }
 
+    /// The shape "an import takes `borrow<r>` of a resource the world
+    /// exports" does not exist: imports cannot name an export's types, so
+    /// wit-parser imports the exported interface as well and the import
+    /// takes that imported twin (a different resource, with its own class).
+    #[test]
+    fn import_using_an_exported_resource_gets_the_imported_twin() {
+        let generated = generate_and_check(
+            "package test:shape;
+            interface api { resource blob { constructor(); } }
+            interface host { use api.{blob}; look: func(b: borrow<blob>) -> u32; }
+            world w { import host; export api; }",
+            "w",
+        );
+        let metadata = &generated.metadata;
+        let look = metadata.import_funcs.iter().find(|f| f.name == "look").expect("look");
+        let wit_dylib::metadata::Type::Borrow(index) = look.args[0] else {
+            panic!("`look` does not take a borrow");
+        };
+        let resource = &metadata.resources[index];
+        assert_eq!(resource.interface.as_deref(), Some("test:shape/api"));
+        assert!(resource.new_elem_index.is_none(), "`look` takes the exported blob");
+        assert!(metadata.resources.iter().any(|r| r.new_elem_index.is_some()));
+        assert!(generated.registry.contains("resource Blob\nresource ('api', 'Blob')"));
+        let host = generated.file("wit_world/imports/host.py");
+        assert!(host.contains("from .api import Blob as Blob"), "{host}");
+        assert!(host.contains("def look(b: Blob) -> int:"), "{host}");
+        let out = generated.python(
+            "from wit_world.imports.api import Blob as Imported\n\
+             from wit_world.exports.api import Blob as Exported\n\
+             print(Imported is Exported)",
+        );
+        assert_eq!(out.trim(), "False");
+    }
+
     #[test]
     fn bindings_name_collisions_and_shared_interfaces() {
         let generated = generate_and_check(

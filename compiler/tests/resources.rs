@@ -1,7 +1,19 @@
 //! End-to-end tests of WIT resources: the real `componentize-py` binary
 //! builds `tests/fixtures/resources`, and a Wasmtime host calls its exports.
 //! The guest exports resource `api.blob` (implemented in Python) and imports
-//! resource `host.counter` (implemented here, counting live handles).
+//! resource `host.counter` and the world-level resource `gauge` (both
+//! implemented here, counting live handles; a second drop of one is an
+//! error that traps the guest).
+//!
+//! Which borrow shapes exist: an import can never take `borrow<r>` of a
+//! resource `r` the world *exports*. A component's imports cannot refer to
+//! the types its exports define, so when an imported interface `use`s an
+//! exported interface's resource, wit-parser imports that interface as well
+//! and the import takes the *imported* twin of the resource (see the
+//! bindings test `import_using_an_exported_resource_gets_the_imported_twin`).
+//! The legal shapes tested here: the guest lends a borrowed imported handle
+//! on to imports (`inspect-via-host`), and the host passes borrows of two
+//! exported resources (or one twice) to an exported method (`blob.append`).
 
 use anyhow::{anyhow, Result};
 use componentize_py::run;
@@ -61,16 +73,27 @@ impl Counters {
 /// Marker type of the host resource `counter`.
 struct Counter;
 
+/// Marker type of the world-level host resource `gauge`.
+struct Gauge;
+
 struct Host {
     store: Store<run::Host>,
     instance: Instance,
     counters: Arc<Mutex<Counters>>,
+    gauges: Arc<Mutex<Counters>>,
     runtime: tokio::runtime::Runtime,
 }
 
 fn rep_of(store: &mut wasmtime::StoreContextMut<'_, run::Host>, val: &Val) -> wasmtime::Result<u32> {
+    rep_of_type::<Counter>(store, val)
+}
+
+fn rep_of_type<T: 'static>(
+    store: &mut wasmtime::StoreContextMut<'_, run::Host>,
+    val: &Val,
+) -> wasmtime::Result<u32> {
     let Val::Resource(handle) = val else { wasmtime::bail!("not a resource: {val:?}") };
-    Ok(handle.try_into_resource::<Counter>(&mut *store)?.rep())
+    Ok(handle.try_into_resource::<T>(&mut *store)?.rep())
 }
 
 fn value_of(counters: &Mutex<Counters>, rep: u32) -> wasmtime::Result<u32> {
@@ -83,9 +106,73 @@ fn new_counter(
     counters: &Mutex<Counters>,
     value: u32,
 ) -> wasmtime::Result<Val> {
+    new_resource::<Counter>(store, counters, value)
+}
+
+fn new_resource<T: 'static>(
+    store: &mut wasmtime::StoreContextMut<'_, run::Host>,
+    counters: &Mutex<Counters>,
+    value: u32,
+) -> wasmtime::Result<Val> {
     let rep = counters.lock().unwrap().create(value);
-    let handle = Resource::<Counter>::new_own(rep).try_into_resource_any(&mut *store)?;
+    let handle = Resource::<T>::new_own(rep).try_into_resource_any(&mut *store)?;
     Ok(Val::Resource(handle))
+}
+
+/// Define the world-level resource `gauge` and `make-gauge` on the linker's
+/// root, backed by `gauges`.
+fn define_gauges(linker: &mut Linker<run::Host>, gauges: &Arc<Mutex<Counters>>) -> Result<()> {
+    let mut root = linker.root();
+    let g = gauges.clone();
+    root.resource("gauge", ResourceType::host::<Gauge>(), move |_, rep| {
+        let mut gauges = g.lock().unwrap();
+        if gauges.live.remove(&rep).is_none() {
+            wasmtime::bail!("gauge {rep} dropped twice");
+        }
+        gauges.dropped_by_guest += 1;
+        Ok(())
+    })
+    .map_err(any)?;
+    let g = gauges.clone();
+    root.func_new("[constructor]gauge", move |mut store, _, params, results| {
+        let Val::U32(level) = params[0] else { wasmtime::bail!("bad level") };
+        results[0] = new_resource::<Gauge>(&mut store, &g, level)?;
+        Ok(())
+    })
+    .map_err(any)?;
+    let g = gauges.clone();
+    root.func_new("[method]gauge.level", move |mut store, _, params, results| {
+        let rep = rep_of_type::<Gauge>(&mut store, &params[0])?;
+        results[0] = Val::U32(value_of(&g, rep)?);
+        Ok(())
+    })
+    .map_err(any)?;
+    let g = gauges.clone();
+    root.func_new("[method]gauge.raise", move |mut store, _, params, _| {
+        let rep = rep_of_type::<Gauge>(&mut store, &params[0])?;
+        let Val::U32(by) = params[1] else { wasmtime::bail!("bad by") };
+        let mut gauges = g.lock().unwrap();
+        let level = gauges.live.get_mut(&rep).ok_or_else(|| wasmtime::format_err!("no gauge"))?;
+        *level += by;
+        Ok(())
+    })
+    .map_err(any)?;
+    let g = gauges.clone();
+    root.func_new("[static]gauge.combine", move |mut store, _, params, results| {
+        let a = value_of(&g, rep_of_type::<Gauge>(&mut store, &params[0])?)?;
+        let b = value_of(&g, rep_of_type::<Gauge>(&mut store, &params[1])?)?;
+        results[0] = new_resource::<Gauge>(&mut store, &g, a + b)?;
+        Ok(())
+    })
+    .map_err(any)?;
+    let g = gauges.clone();
+    root.func_new("make-gauge", move |mut store, _, params, results| {
+        let Val::U32(level) = params[0] else { wasmtime::bail!("bad level") };
+        results[0] = new_resource::<Gauge>(&mut store, &g, level)?;
+        Ok(())
+    })
+    .map_err(any)?;
+    Ok(())
 }
 
 impl Host {
@@ -164,12 +251,15 @@ impl Host {
         })
         .map_err(any)?;
 
+        let gauges = Arc::new(Mutex::new(Counters::default()));
+        define_gauges(&mut linker, &gauges)?;
+
         let mut store = run::store(&engine, &["resources".to_string()]);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let instance = runtime
             .block_on(linker.instantiate_async(&mut store, &component))
             .map_err(any)?;
-        Ok(Host { store, instance, counters, runtime })
+        Ok(Host { store, instance, counters, gauges, runtime })
     }
 
     /// Call export `name` (of interface `api` when `api`), return its results.
@@ -227,6 +317,22 @@ impl Host {
 
     fn live_counters(&self) -> usize {
         self.counters.lock().unwrap().live.len()
+    }
+
+    /// A gauge created by the host, as a handle to pass to the guest.
+    fn host_gauge(&mut self, level: u32) -> (u32, ResourceAny) {
+        let rep = self.gauges.lock().unwrap().create(level);
+        let handle = Resource::<Gauge>::new_own(rep)
+            .try_into_resource_any(&mut self.store)
+            .map_err(any)
+            .unwrap();
+        (rep, handle)
+    }
+
+    /// (created, dropped by the guest, live) of `which` (counters or gauges).
+    fn counts(which: &Mutex<Counters>) -> (u32, u32, usize) {
+        let counters = which.lock().unwrap();
+        (counters.created, counters.dropped_by_guest, counters.live.len())
     }
 }
 
@@ -344,6 +450,92 @@ fn imported_resource_handles_are_dropped() {
     let rep = given.try_into_resource::<Counter>(&mut host.store).map_err(any).unwrap().rep();
     assert_eq!(host.counters.lock().unwrap().live.remove(&rep), Some(7));
     assert_eq!(host.live_counters(), 0);
+}
+
+#[test]
+fn borrowed_imported_handle_is_lent_on_to_imports() {
+    let (_tmp, wasm) = component();
+    let mut host = Host::new(&wasm).unwrap();
+
+    // The export receives `borrow<counter>` and passes it on as a borrow to
+    // `peek-all` (in a list, twice) and `counter.merge` (twice), then calls a
+    // method on it. peek-all: 5 + 5, merge: a new counter of 10 (owned by the
+    // guest, dropped there), get: 5.
+    let (rep, counter) = host.host_counter(5);
+    assert_eq!(host.world("inspect-via-host", &[Val::Resource(counter)]), Val::U32(25));
+    // Only the merged counter was created by the guest, and it was dropped
+    // exactly once; the host's counter is untouched (the guest dropped its
+    // borrow handle, not the resource: Wasmtime traps on a borrow still
+    // held when the export returns).
+    assert_eq!(Host::counts(&host.counters), (2, 1, 1));
+    assert_eq!(value_of(&host.counters, rep).unwrap(), 5);
+
+    // Again with the same handle: the borrow was released, nothing piles up.
+    assert_eq!(host.world("inspect-via-host", &[Val::Resource(counter)]), Val::U32(25));
+    assert_eq!(Host::counts(&host.counters), (3, 2, 1));
+
+    // The host still owns its counter and can pass it on as `own`.
+    assert_eq!(host.world("take", &[Val::Resource(counter)]), Val::U32(5));
+    assert_eq!(Host::counts(&host.counters), (3, 3, 0));
+}
+
+#[test]
+fn exported_resource_method_borrows_another_instance() {
+    let (_tmp, wasm) = component();
+    let mut host = Host::new(&wasm).unwrap();
+    let live = |host: &mut Host| match host.api("live-blobs", &[]) {
+        Val::U32(n) => n,
+        other => panic!("expected u32, got {other:?}"),
+    };
+
+    let b1 = handle(&host.api("[constructor]blob", &[bytes(&[1])]));
+    let b2 = handle(&host.api("[constructor]blob", &[bytes(&[2])]));
+    // `self` and `other` both borrows of the guest's own resource: another
+    // instance, then the same one twice.
+    host.api("[method]blob.append", &[Val::Resource(b1), Val::Resource(b2)]);
+    assert_eq!(host.api("[method]blob.read", &[Val::Resource(b1)]), bytes(&[1, 2]));
+    host.api("[method]blob.append", &[Val::Resource(b1), Val::Resource(b1)]);
+    assert_eq!(host.api("[method]blob.read", &[Val::Resource(b1)]), bytes(&[1, 2, 1, 2]));
+    // The borrowed blob is unchanged and still the host's.
+    assert_eq!(host.api("[method]blob.read", &[Val::Resource(b2)]), bytes(&[2]));
+    // Borrows took no references: exactly the two owned handles keep objects.
+    assert_eq!(live(&mut host), 2);
+    host.drop_resource(b2);
+    assert_eq!(live(&mut host), 1);
+    host.drop_resource(b1);
+    assert_eq!(live(&mut host), 0);
+    // A handle the host dropped is gone (a second drop is an error).
+    let again = host.runtime.block_on(b1.resource_drop_async(&mut host.store));
+    assert!(again.is_err(), "dropping a blob twice succeeded");
+}
+
+#[test]
+fn world_level_imported_resource_handles_are_dropped() {
+    let (_tmp, wasm) = component();
+    let mut host = Host::new(&wasm).unwrap();
+
+    // Constructor, method (`raise` -> `raise_`), static, a world-level
+    // function returning one, `with`, garbage: 3 + 4 = 7, + 10 = 17, + the
+    // combined 17 = 34.
+    assert_eq!(host.world("use-gauges", &[]), Val::U32(34));
+    // Three gauges made (constructor, make-gauge, combine), each dropped by
+    // the guest exactly once (a second drop traps), none left.
+    assert_eq!(Host::counts(&host.gauges), (3, 3, 0));
+    // Again: the same again, nothing left over from the first call.
+    assert_eq!(host.world("use-gauges", &[]), Val::U32(34));
+    assert_eq!(Host::counts(&host.gauges), (6, 6, 0));
+    // The interface resource was not involved.
+    assert_eq!(Host::counts(&host.counters), (0, 0, 0));
+
+    // A borrow passed to an export: the host keeps its gauge.
+    let (rep, gauge) = host.host_gauge(21);
+    assert_eq!(host.world("read-gauge", &[Val::Resource(gauge)]), Val::U32(21));
+    assert_eq!(Host::counts(&host.gauges), (7, 6, 1));
+    assert_eq!(value_of(&host.gauges, rep).unwrap(), 21);
+
+    // Own passed to an export: the guest drops it once it is done.
+    assert_eq!(host.world("take-gauge", &[Val::Resource(gauge)]), Val::U32(21));
+    assert_eq!(Host::counts(&host.gauges), (7, 7, 0));
 }
 
 /// Build the fixture with `api.py` replaced by `api` (None: no such module,
