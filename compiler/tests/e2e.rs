@@ -5,33 +5,12 @@
 use anyhow::{anyhow, Result};
 use componentize_py::run;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{Linker, Val};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn compiler() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_componentize-py"))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Run the compiler in `dir` with `args`; returns its output.
-fn componentize_py(dir: &Path, args: &[&str]) -> Output {
-    let output = compiler().current_dir(dir).args(args).output().unwrap();
-    eprintln!(
-        "componentize-py {}\n--- stdout\n{}--- stderr\n{}",
-        args.join(" "),
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    output
-}
+mod common;
+use common::{compiler, componentize_py, repo, text};
 
 /// Build a component and assert success.
 fn build(dir: &Path, wit: &str, world: &str, app: &str, out: &Path) {

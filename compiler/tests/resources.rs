@@ -24,13 +24,8 @@ use std::sync::{Arc, Mutex};
 use wasmtime::component::{Instance, Linker, Resource, ResourceAny, ResourceType, Val};
 use wasmtime::Store;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::{compiler, repo, text};
 
 fn any(e: impl std::fmt::Debug) -> anyhow::Error {
     anyhow!("{e:?}")
@@ -41,7 +36,7 @@ fn component() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let wasm = tmp.path().join("resources.wasm");
     let fixture = repo().join("tests/fixtures/resources");
-    let output = Command::new(env!("CARGO_BIN_EXE_componentize-py"))
+    let output = compiler()
         .current_dir(&fixture)
         .args(["-d", "resources.wit", "-w", "resources", "componentize", "app", "-p", "."])
         .arg("-o")

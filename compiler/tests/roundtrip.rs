@@ -21,32 +21,11 @@ use anyhow::{anyhow, Context, Result};
 use componentize_py::run;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use wasmtime::component::{Linker, Val};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Run the compiler in `dir`; returns its output.
-fn componentize_py(dir: &Path, args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_componentize-py"))
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    eprintln!(
-        "componentize-py {}\n--- stdout\n{}--- stderr\n{}",
-        args.join(" "),
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    output
-}
+mod common;
+use common::{componentize_py, repo, text};
 
 fn env_number(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
@@ -798,20 +777,6 @@ fn merged_worlds_and_feature_gates() {
     assert_eq!(guest.call(None, "a", &[]).unwrap(), [Val::String("a from one".into())]);
     assert_eq!(guest.call(None, "b", &[Val::U32(41)]).unwrap(), [Val::U32(42)]);
     assert_eq!(guest.call(None, "c", &[]).unwrap(), [Val::String("c sees the host".into())]);
-}
-
-#[test]
-fn flags_are_limited_to_32() {
-    let tmp = tempfile::tempdir().unwrap();
-    let flags: Vec<String> = (0..33).map(|i| format!("b{i}")).collect();
-    let wit = format!(
-        "package test:flag-limit;\nworld w {{\n  flags many {{ {} }}\n  export f: func(x: many) -> many;\n}}\n",
-        flags.join(", ")
-    );
-    std::fs::write(tmp.path().join("w.wit"), wit).unwrap();
-    let output = componentize_py(tmp.path(), &["-d", "w.wit", "bindings", "out"]);
-    assert!(!output.status.success());
-    assert!(text(&output.stderr).contains("cannot have more than 32 flags"), "{}", text(&output.stderr));
 }
 
 // ----- mypy --strict on the generated bindings -----
