@@ -6,7 +6,12 @@
 # needs sid's glibc), installed into a project-local sid chroot under
 # .toolchain/bazel-chroot (debootstrap --variant=minbase; the mirror is read
 # from the machine's /etc/apt/sources.list.d/debian.sources). Provisioning is
-# idempotent: an existing chroot is reused.
+# idempotent: an existing chroot is reused; packages added to the list below
+# since it was made are installed into it.
+#
+# The chroot also holds the WASI C toolchain that the Bazel rules build the
+# interpreter module with (toolchains/wasi_cc.bzl finds them on PATH):
+# clang-19, wasm-ld-19 (lld-19), compiler-rt for wasm32 and sid's wasi-libc.
 #
 # Bazel runs inside the chroot in a private mount namespace (unshare -m): the
 # repository is bind-mounted at the same absolute path and /proc and /dev are
@@ -34,6 +39,8 @@ chroot_dir="$tc/bazel-chroot"
 user_root="$tc/bazel-root"
 standins="$root/toolchains/standins"
 want_version=7.7.1
+# Installed into the chroot (--no-install-recommends).
+chroot_pkgs="bazel-bootstrap clang-19 lld-19 libclang-rt-19-dev-wasm32 wasi-libc"
 
 say() { [ "${BAZEL_SH_QUIET:-}" = 1 ] || printf '[bazel.sh] %s\n' "$*" >&2; }
 
@@ -93,19 +100,24 @@ provision() {
       || { tail -30 "$tc/bazel-chroot.log" >&2; echo "bazel.sh: debootstrap failed (log: $tc/bazel-chroot.log)" >&2; exit 1; }
     touch "$tmp/.debootstrap-done"
   fi
-  say "apt-get install bazel-bootstrap (in the chroot)"
-  # The mirror's Release files may be past their Valid-Until on this
-  # machine's clock (the host's apt is configured the same way).
-  # No fsync per file and no docs: the install is about 2 GB of small files.
-  printf '%s\n' force-unsafe-io 'path-exclude=/usr/share/doc/*' 'path-exclude=/usr/share/man/*' \
-    > "$tmp/etc/dpkg/dpkg.cfg.d/02componentize-py-speed"
-  in_chroot "$tmp" / env DEBIAN_FRONTEND=noninteractive sh -c \
-    'o="-o Acquire::Check-Valid-Until=false -o Acquire::Check-Date=false"; apt-get $o update -qq && apt-get $o install -y -qq --no-install-recommends bazel-bootstrap && apt-get clean' \
-    >>"$tc/bazel-chroot.log" 2>&1 \
-    || { tail -30 "$tc/bazel-chroot.log" >&2; echo "bazel.sh: installing bazel-bootstrap failed (log: $tc/bazel-chroot.log)" >&2; exit 1; }
+  apt_install "$tmp"
   rm -rf "$chroot_dir"
   mv "$tmp" "$chroot_dir"
-  touch "$chroot_dir/.bazel-ready"
+  echo "$chroot_pkgs" > "$chroot_dir/.bazel-ready"
+}
+
+# apt_install DIR: install $chroot_pkgs into the chroot DIR.
+apt_install() {
+  say "apt-get install $chroot_pkgs (in the chroot)"
+  # The mirror's Release files may be past their Valid-Until on this
+  # machine's clock (the host's apt is configured the same way).
+  # No fsync per file and no docs: the install is about 2.5 GB of small files.
+  printf '%s\n' force-unsafe-io 'path-exclude=/usr/share/doc/*' 'path-exclude=/usr/share/man/*' \
+    > "$1/etc/dpkg/dpkg.cfg.d/02componentize-py-speed"
+  in_chroot "$1" / env DEBIAN_FRONTEND=noninteractive sh -c \
+    'o="-o Acquire::Check-Valid-Until=false -o Acquire::Check-Date=false"; apt-get $o update -qq && apt-get $o install -y -qq --no-install-recommends $0 && apt-get clean' \
+    "$chroot_pkgs" >>"$tc/bazel-chroot.log" 2>&1 \
+    || { tail -30 "$tc/bazel-chroot.log" >&2; echo "bazel.sh: installing $chroot_pkgs failed (log: $tc/bazel-chroot.log)" >&2; exit 1; }
 }
 
 # in_chroot DIR CWD CMD...: run CMD inside chroot DIR, in a private mount
@@ -128,6 +140,13 @@ if [ ! -f "$chroot_dir/.bazel-ready" ]; then
   t0=$(date +%s)
   provision
   say "chroot ready in $(( $(date +%s) - t0 )) s: $chroot_dir"
+elif [ "$(cat "$chroot_dir/.bazel-ready")" != "$chroot_pkgs" ]; then
+  # A chroot made before packages were added to the list.
+  [ "${BAZEL_SH_NO_CHROOT:-}" != 1 ] || { echo "bazel.sh: the chroot lacks packages and BAZEL_SH_NO_CHROOT=1" >&2; exit 1; }
+  t0=$(date +%s)
+  apt_install "$chroot_dir"
+  echo "$chroot_pkgs" > "$chroot_dir/.bazel-ready"
+  say "chroot updated in $(( $(date +%s) - t0 )) s"
 fi
 
 # The working directory must lie inside the repository (the only host folder

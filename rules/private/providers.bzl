@@ -39,3 +39,32 @@ ComponentizePyRuntimeInfo = provider(
         "toolchain_dir": "string: execroot-relative folder holding runtime/interpreter.wasm and runtime/python/, passed as --toolchain",
     },
 )
+
+WasiCcInfo = provider(
+    doc = "A C toolchain for wasm32-wasi: clang, wasm-ld, a WASI sysroot and compiler-rt (provided by the wasi_cc toolchain).",
+    fields = {
+        "clang": "File: the clang driver (compiles with --target=wasm32-wasi)",
+        "wasm_ld": "File: wasm-ld",
+        "version": "string: `clang --version`'s first line; part of every action key",
+        "clang_include": "string: execroot-relative folder of clang's own headers (stddef.h, ...)",
+        "sysroot_include": "string: execroot-relative folder of the sysroot's wasm32-wasip1 headers",
+        "sysroot_lib": "string: execroot-relative folder of the sysroot's wasm32-wasip1 libraries and crt1-*.o",
+        "builtins": "File: compiler-rt's libclang_rt.builtins-wasm32.a",
+        "compile_files": "depset of File: every header a compile may read",
+        "link_files": "depset of File: every library a link may read",
+        "prefix_maps": "list of (execroot-relative folder, stable name): for -ffile-prefix-map, so that outputs do not name repository folders",
+    },
+)
+
+CPythonInfo = provider(
+    doc = "CPython built for wasm32-wasi: headers, static libraries and the stdlib (provided by the CPython toolchain).",
+    fields = {
+        "version": "string: `3.11`",
+        "include": "string: execroot-relative folder holding Python.h",
+        "headers": "depset of File: the headers under `include`",
+        "libs": "list of File: libpython3.X.a, then the libraries it needs (libmpdec.a, libexpat.a)",
+        "stdlib": "list of File: the stdlib's files (no byte code)",
+        "stdlib_root": "string: execroot-relative folder of the stdlib (`.../lib/python3.X`)",
+        "prefix_maps": "list of (execroot-relative folder, stable name), as in WasiCcInfo",
+    },
+)
