@@ -72,6 +72,10 @@ static void start_python(void) {
   config.site_import = 0;
   config.write_bytecode = 0;
   config.install_signal_handlers = 0;
+  // Unbuffered sys.stdout and sys.stderr (as upstream componentize-py):
+  // output reaches the host at once, and the per-call flush is free
+  // (errors.c, rt_stdio_init).
+  config.buffered_stdio = 0;
   config.use_hash_seed = 1;
   config.hash_seed = 0;
   config.pathconfig_warnings = 0;
@@ -285,6 +289,7 @@ RT_EXPORT("componentize-py-init") void componentize_py_init(void) {
 
   // 2. CPython.
   start_python();
+  rt_stdio_init();
 
   // 3. Registry, app, exports.
   PyObject *registry = PyImport_ImportModule("wit_world._registry");
