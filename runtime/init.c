@@ -56,6 +56,9 @@ static void start_python(void) {
     rt_fatal("error: could not register the module componentize_py_runtime");
   }
 
+  // Small Python objects from pools, not dlmalloc (pyalloc.c).
+  rt_install_allocator();
+
   // UTF-8 mode: the WASI C locale would otherwise make open() and friends
   // default to ASCII.
   PyPreConfig preconfig;

@@ -44,6 +44,10 @@ void rt_flush_stdio(void);
 // componentize-py-init right after CPython starts.
 void rt_stdio_init(void);
 
+// Makes CPython's object and mem domains allocate small blocks from pools
+// (pyalloc.c); called before CPython starts.
+void rt_install_allocator(void);
+
 // ---------------------------------------------------------------- state
 
 // The bindings library's metadata (set by wit_dylib_initialize).
