@@ -89,35 +89,46 @@ void wit_dylib_export_call(void *cx_, size_t which) {
   rt_cx_t *cx = cx_;
   const wit_export_func_t *func = &rt_wit->export_funcs[which];
 
-  // The bindings lift the parameters in order: the last one is on top.
-  PyObject *args = PyTuple_New((Py_ssize_t)func->nparams);
-  if (args == NULL) {
-    rt_fatal_python(NULL);
-  }
-  for (size_t i = func->nparams; i > 0; i--) {
-    PyTuple_SET_ITEM(args, i - 1, rt_cx_pop(cx));
-  }
   if (rt_export_methods[which] == NULL) {
     rt_fatal("error: componentize-py runtime: export '%s' is not resolved",
              func->name);
   }
+  // The arguments go to a vectorcall in a C array (no tuple), with one free
+  // slot in front (PY_VECTORCALL_ARGUMENTS_OFFSET) so that calling the bound
+  // method need not copy them to prepend `self`.
+  size_t nparams = func->nparams;
+  PyObject *small[8];
+  PyObject **slots = small;
+  if (nparams + 1 > sizeof small / sizeof small[0]) {
+    slots = malloc((nparams + 1) * sizeof(PyObject *));
+    if (slots == NULL) {
+      rt_fatal("error: out of memory (componentize-py runtime)");
+    }
+  }
+  PyObject **args = slots + 1;
+  // The bindings lift the parameters in order: the last one is on top.
+  for (size_t i = nparams; i > 0; i--) {
+    args[i - 1] = rt_cx_pop(cx);
+  }
   PyObject *ret;
   if (rt_export_is_method[which]) {
     // `[method]r.m`: the first argument is the object (from a borrow).
-    if (func->nparams == 0) {
+    if (nparams == 0) {
       rt_fatal("error: resource method '%s' has no receiver", func->name);
     }
-    PyObject *bound =
-        PyObject_GetAttr(PyTuple_GET_ITEM(args, 0), rt_export_methods[which]);
-    PyObject *rest = PyTuple_GetSlice(args, 1, (Py_ssize_t)func->nparams);
-    ret = bound != NULL && rest != NULL ? PyObject_Call(bound, rest, NULL)
-                                        : NULL;
-    Py_XDECREF(bound);
-    Py_XDECREF(rest);
+    ret = PyObject_VectorcallMethod(rt_export_methods[which], args,
+                                    nparams | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                    NULL);
   } else {
-    ret = PyObject_Call(rt_export_methods[which], args, NULL);
+    ret = PyObject_Vectorcall(rt_export_methods[which], args,
+                              nparams | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
   }
-  Py_DECREF(args);
+  for (size_t i = 0; i < nparams; i++) {
+    Py_DECREF(args[i]);
+  }
+  if (slots != small) {
+    free(slots);
+  }
   // Borrowed handles must be dropped before the export returns.
   if (ret == NULL) {
     PyObject *type, *value, *traceback;

@@ -43,6 +43,15 @@ void rt_print_exception(void);
 // Flush sys.stdout, sys.stderr and C stdio; never fails.
 void rt_flush_stdio(void);
 
+// Remembers sys.stdout and sys.stderr as CPython created them (unbuffered,
+// see errors.c), which rt_flush_stdio then need not flush. Called by
+// componentize-py-init right after CPython starts.
+void rt_stdio_init(void);
+
+// Makes CPython's object and mem domains allocate small blocks from pools
+// (pyalloc.c); called before CPython starts.
+void rt_install_allocator(void);
+
 // ---------------------------------------------------------------- state
 
 // The bindings library's metadata (set by wit_dylib_initialize).

@@ -28,8 +28,19 @@ void *rt_grow(void *array, size_t *cap, size_t needed, size_t elem) {
   return result;
 }
 
+// One finished context is kept, arrays and all, for the next call: an
+// export call then allocates no context, value stack or keep list of its
+// own. Contexts that grew large are not kept.
+#define CX_KEEP_MAX_CAP 64
+static rt_cx_t *spare_cx = NULL;
+
 rt_cx_t *rt_cx_new(void) {
-  rt_cx_t *cx = calloc(1, sizeof(rt_cx_t));
+  rt_cx_t *cx = spare_cx;
+  if (cx != NULL) {
+    spare_cx = NULL;
+    return cx;
+  }
+  cx = calloc(1, sizeof(rt_cx_t));
   if (cx == NULL) {
     rt_fatal("error: out of memory (componentize-py runtime)");
   }
@@ -38,16 +49,25 @@ rt_cx_t *rt_cx_new(void) {
 
 void rt_cx_free(rt_cx_t *cx) {
   rt_cx_release_lent(cx);
+  // Releasing objects can run Python code (__del__) that makes and frees
+  // contexts of its own: empty each list before releasing what it held.
+  while (cx->len > 0) {
+    Py_DECREF(cx->stack[--cx->len]);
+  }
+  while (cx->nkeep > 0) {
+    Py_DECREF(cx->keep[--cx->nkeep]);
+  }
+  while (cx->ndeferred > 0) {
+    free(cx->deferred[--cx->ndeferred]);
+  }
+  cx->nlent = 0;
+  if (spare_cx == NULL && cx->cap <= CX_KEEP_MAX_CAP &&
+      cx->capkeep <= CX_KEEP_MAX_CAP && cx->capdeferred <= CX_KEEP_MAX_CAP &&
+      cx->caplent <= CX_KEEP_MAX_CAP) {
+    spare_cx = cx;
+    return;
+  }
   free(cx->lent);
-  for (size_t i = 0; i < cx->len; i++) {
-    Py_DECREF(cx->stack[i]);
-  }
-  for (size_t i = 0; i < cx->nkeep; i++) {
-    Py_DECREF(cx->keep[i]);
-  }
-  for (size_t i = 0; i < cx->ndeferred; i++) {
-    free(cx->deferred[i]);
-  }
   free(cx->stack);
   free(cx->keep);
   free(cx->deferred);

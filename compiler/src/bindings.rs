@@ -103,51 +103,128 @@ const RESERVED: &[&str] = &[
     "bytes", "staticmethod", "Exception", "NotImplementedError", "annotations",
 ];
 
-/// The standard imports at the top of every interface and world module.
-const STANDARD_IMPORTS: &str = "\
-from abc import abstractmethod
-from dataclasses import dataclass
-from enum import Enum, Flag
-from typing import Any, Dict, List, Optional, Protocol, Tuple, Union
-";
+/// The standard imports at the top of an interface or world module whose
+/// body is `body`. `dataclasses` and `enum` only when the body uses them:
+/// whatever a module imports is in every component's snapshot, and
+/// `dataclasses` alone (it imports inspect, ast, dis, tokenize, ...) is
+/// about 1.3 MB of it. A name merely mentioned (a docstring) only costs an
+/// unneeded import.
+fn standard_imports(body: &str) -> String {
+    let mut imports = String::from("from abc import abstractmethod\n");
+    if body.contains("dataclass") {
+        imports.push_str("from dataclasses import dataclass\n");
+    }
+    match (body.contains("Enum"), body.contains("Flag")) {
+        (true, true) => imports.push_str("from enum import Enum, Flag\n"),
+        (true, false) => imports.push_str("from enum import Enum\n"),
+        (false, true) => imports.push_str("from enum import Flag\n"),
+        (false, false) => {}
+    }
+    imports.push_str("from typing import Any, Dict, List, Optional, Protocol, Tuple, Union\n");
+    imports
+}
 
-/// `wit_world/types.py`: the generic wrappers shared with the runtime.
+/// `wit_world/types.py`: the generic wrappers shared with the runtime. Type
+/// checkers see them as dataclasses; at run time they are written out, so
+/// that no component imports `dataclasses` for them (see `standard_imports`).
 const TYPES_PY: &str = r#""""
 Generic wrappers used by the bindings: `Some` (an `option` nested in an
 `option`), `Ok` and `Err` (a `result` used as a value), and `Result`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Generic, TypeVar, Union
+from typing import TYPE_CHECKING, Generic, TypeVar, Union
 
 T = TypeVar("T")
 E = TypeVar("E")
 
+if TYPE_CHECKING:
+    from dataclasses import dataclass
 
-@dataclass
-class Some(Generic[T]):
-    """
-    A present value of an `option` whose payload is itself an `option`.
-    """
-    value: T
+    @dataclass
+    class Some(Generic[T]):
+        """
+        A present value of an `option` whose payload is itself an `option`.
+        """
+        value: T
 
+    @dataclass
+    class Ok(Generic[T]):
+        """
+        The `ok` case of a `result`.
+        """
+        value: T
 
-@dataclass
-class Ok(Generic[T]):
-    """
-    The `ok` case of a `result`.
-    """
-    value: T
+    @dataclass(frozen=True)
+    class Err(Generic[E], Exception):
+        """
+        The `error` case of a `result`; raised by functions whose WIT result is a
+        `result`.
+        """
+        value: E
 
+else:
+    # At run time, the same classes written out: what @dataclass would
+    # generate (__init__, __repr__, __eq__, __match_args__; Some and Ok
+    # unhashable, Err frozen and hashable). Importing `dataclasses` would
+    # import inspect, ast, dis and tokenize into every component's snapshot.
 
-@dataclass(frozen=True)
-class Err(Generic[E], Exception):
-    """
-    The `error` case of a `result`; raised by functions whose WIT result is a
+    def _repr(self):
+        return f"{type(self).__qualname__}(value={self.value!r})"
+
+    def _eq(self, other):
+        if other.__class__ is self.__class__:
+            return (self.value,) == (other.value,)
+        return NotImplemented
+
+    class Some(Generic[T]):
+        """
+        A present value of an `option` whose payload is itself an `option`.
+        """
+        __match_args__ = ("value",)
+        __hash__ = None
+        __repr__ = _repr
+        __eq__ = _eq
+
+        def __init__(self, value):
+            self.value = value
+
+    class Ok(Generic[T]):
+        """
+        The `ok` case of a `result`.
+        """
+        __match_args__ = ("value",)
+        __hash__ = None
+        __repr__ = _repr
+        __eq__ = _eq
+
+        def __init__(self, value):
+            self.value = value
+
+    class Err(Generic[E], Exception):
+        """
+        The `error` case of a `result`; raised by functions whose WIT result is a
     `result`.
-    """
-    value: E
+        """
+        __match_args__ = ("value",)
+        __repr__ = _repr
+        __eq__ = _eq
+
+        def __init__(self, value):
+            object.__setattr__(self, "value", value)
+
+        def __hash__(self):
+            return hash((self.value,))
+
+        def __setattr__(self, name, value):
+            if type(self) is Err or name == "value":
+                raise AttributeError(f"cannot assign to field {name!r}")
+            super().__setattr__(name, value)
+
+        def __delattr__(self, name):
+            if type(self) is Err or name == "value":
+                raise AttributeError(f"cannot delete field {name!r}")
+            super().__delattr__(name)
 
 
 Result = Union[Ok[T], Err[E]]
@@ -1157,7 +1234,7 @@ impl PyFile {
     fn finish(self, docs: Option<&str>) -> (String, String) {
         let mut contents = docstring(docs, 0);
         contents.push_str("from __future__ import annotations\n\n");
-        contents.push_str(STANDARD_IMPORTS);
+        contents.push_str(&standard_imports(&self.body));
         contents.push('\n');
         if self.uses_runtime {
             contents.push_str("import componentize_py_runtime as _rt\n");

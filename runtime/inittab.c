@@ -1,0 +1,154 @@
+// The table of built-in extension modules (CPython's `_PyImport_Inittab`).
+//
+// libpython3.11.a's Modules/config.o defines this table and nothing else;
+// defining it here keeps wasm-ld from pulling config.o out of the archive,
+// and with it the init functions of the modules left out below, so their
+// code and static data do not reach the interpreter module. Left out are
+// CPython's own test and example modules, which no component can use:
+// _testcapi, _testinternalcapi, _testbuffer, _testclinic, _xxtestfuzz and
+// xxsubtype. The rest is config.o's table, in its order.
+
+#include "runtime.h"
+
+PyObject *PyInit_array(void);
+PyObject *PyInit__asyncio(void);
+PyObject *PyInit__bisect(void);
+PyObject *PyInit__contextvars(void);
+PyObject *PyInit__csv(void);
+PyObject *PyInit__heapq(void);
+PyObject *PyInit__json(void);
+PyObject *PyInit__lsprof(void);
+PyObject *PyInit__opcode(void);
+PyObject *PyInit__pickle(void);
+PyObject *PyInit__queue(void);
+PyObject *PyInit__random(void);
+PyObject *PyInit__struct(void);
+PyObject *PyInit__typing(void);
+PyObject *PyInit__zoneinfo(void);
+PyObject *PyInit_audioop(void);
+PyObject *PyInit_math(void);
+PyObject *PyInit_cmath(void);
+PyObject *PyInit__statistics(void);
+PyObject *PyInit__datetime(void);
+PyObject *PyInit__decimal(void);
+PyObject *PyInit_binascii(void);
+PyObject *PyInit__md5(void);
+PyObject *PyInit__sha1(void);
+PyObject *PyInit__sha256(void);
+PyObject *PyInit__sha512(void);
+PyObject *PyInit__sha3(void);
+PyObject *PyInit__blake2(void);
+PyObject *PyInit_pyexpat(void);
+PyObject *PyInit__elementtree(void);
+PyObject *PyInit__codecs_cn(void);
+PyObject *PyInit__codecs_hk(void);
+PyObject *PyInit__codecs_iso2022(void);
+PyObject *PyInit__codecs_jp(void);
+PyObject *PyInit__codecs_kr(void);
+PyObject *PyInit__codecs_tw(void);
+PyObject *PyInit__multibytecodec(void);
+PyObject *PyInit_unicodedata(void);
+PyObject *PyInit__crypt(void);
+PyObject *PyInit_select(void);
+PyObject *PyInit__socket(void);
+PyObject *PyInit_atexit(void);
+PyObject *PyInit_faulthandler(void);
+PyObject *PyInit_posix(void);
+PyObject *PyInit__signal(void);
+PyObject *PyInit__tracemalloc(void);
+PyObject *PyInit__codecs(void);
+PyObject *PyInit__collections(void);
+PyObject *PyInit_errno(void);
+PyObject *PyInit__io(void);
+PyObject *PyInit_itertools(void);
+PyObject *PyInit__sre(void);
+PyObject *PyInit__thread(void);
+PyObject *PyInit_time(void);
+PyObject *PyInit__weakref(void);
+PyObject *PyInit__abc(void);
+PyObject *PyInit__functools(void);
+PyObject *PyInit__locale(void);
+PyObject *PyInit__operator(void);
+PyObject *PyInit__stat(void);
+PyObject *PyInit__symtable(void);
+PyObject *PyMarshal_Init(void);
+PyObject *PyInit__imp(void);
+PyObject *PyInit__ast(void);
+PyObject *PyInit__tokenize(void);
+PyObject *PyInit_gc(void);
+PyObject *_PyWarnings_Init(void);
+PyObject *PyInit__string(void);
+
+struct _inittab _PyImport_Inittab[] = {
+    {"array", PyInit_array},
+    {"_asyncio", PyInit__asyncio},
+    {"_bisect", PyInit__bisect},
+    {"_contextvars", PyInit__contextvars},
+    {"_csv", PyInit__csv},
+    {"_heapq", PyInit__heapq},
+    {"_json", PyInit__json},
+    {"_lsprof", PyInit__lsprof},
+    {"_opcode", PyInit__opcode},
+    {"_pickle", PyInit__pickle},
+    {"_queue", PyInit__queue},
+    {"_random", PyInit__random},
+    {"_struct", PyInit__struct},
+    {"_typing", PyInit__typing},
+    {"_zoneinfo", PyInit__zoneinfo},
+    {"audioop", PyInit_audioop},
+    {"math", PyInit_math},
+    {"cmath", PyInit_cmath},
+    {"_statistics", PyInit__statistics},
+    {"_datetime", PyInit__datetime},
+    {"_decimal", PyInit__decimal},
+    {"binascii", PyInit_binascii},
+    {"_md5", PyInit__md5},
+    {"_sha1", PyInit__sha1},
+    {"_sha256", PyInit__sha256},
+    {"_sha512", PyInit__sha512},
+    {"_sha3", PyInit__sha3},
+    {"_blake2", PyInit__blake2},
+    {"pyexpat", PyInit_pyexpat},
+    {"_elementtree", PyInit__elementtree},
+    {"_codecs_cn", PyInit__codecs_cn},
+    {"_codecs_hk", PyInit__codecs_hk},
+    {"_codecs_iso2022", PyInit__codecs_iso2022},
+    {"_codecs_jp", PyInit__codecs_jp},
+    {"_codecs_kr", PyInit__codecs_kr},
+    {"_codecs_tw", PyInit__codecs_tw},
+    {"_multibytecodec", PyInit__multibytecodec},
+    {"unicodedata", PyInit_unicodedata},
+    {"_crypt", PyInit__crypt},
+    {"select", PyInit_select},
+    {"_socket", PyInit__socket},
+    {"atexit", PyInit_atexit},
+    {"faulthandler", PyInit_faulthandler},
+    {"posix", PyInit_posix},
+    {"_signal", PyInit__signal},
+    {"_tracemalloc", PyInit__tracemalloc},
+    {"_codecs", PyInit__codecs},
+    {"_collections", PyInit__collections},
+    {"errno", PyInit_errno},
+    {"_io", PyInit__io},
+    {"itertools", PyInit_itertools},
+    {"_sre", PyInit__sre},
+    {"_thread", PyInit__thread},
+    {"time", PyInit_time},
+    {"_weakref", PyInit__weakref},
+    {"_abc", PyInit__abc},
+    {"_functools", PyInit__functools},
+    {"_locale", PyInit__locale},
+    {"_operator", PyInit__operator},
+    {"_stat", PyInit__stat},
+    {"_symtable", PyInit__symtable},
+    {"marshal", PyMarshal_Init},
+    {"_imp", PyInit__imp},
+    {"_ast", PyInit__ast},
+    {"_tokenize", PyInit__tokenize},
+    {"builtins", NULL},
+    {"sys", NULL},
+    {"gc", PyInit_gc},
+    {"_warnings", _PyWarnings_Init},
+    {"_string", PyInit__string},
+    {0, 0},
+};
