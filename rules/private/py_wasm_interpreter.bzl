@@ -46,6 +46,8 @@ LINKOPTS = [
     "--wrap=__imported_wasi_snapshot_preview1_path_filestat_get",
     "--wrap=__imported_wasi_snapshot_preview1_fd_filestat_get",
     "--wrap=__imported_wasi_snapshot_preview1_fd_readdir",
+    "--wrap=free",
+    "--wrap=realloc",
     "-z",
     "stack-size=8388608",
 ]
