@@ -8,9 +8,11 @@
 # Runs of the two tools are interleaved so that background load hits both.
 # Rows:
 #   cold build        one-shot CLI, empty compile cache (ours) | one-shot CLI
-#   cache off         one-shot CLI, COMPONENTIZE_PY_NO_CACHE=1 (as before the cache)
-#   cached CLI build  one-shot CLI, compile cache filled by an earlier build
-#                     of the same WIT world (ours only; upstream has none)
+#   cache off         one-shot CLI, COMPONENTIZE_PY_NO_CACHE=1 (the interpreter
+#                     compiled on every build)
+#   cached CLI build  one-shot CLI, compile cache filled by the cold build; it
+#                     holds only the interpreter's compiled code, which every
+#                     WIT world shares (ours only; upstream has none)
 #   warm build        2nd and later requests to one persistent worker (ours);
 #                     upstream has no worker, so its one-shot CLI is the base
 #   peak memory       max RSS of a cold build (/usr/bin/time); worker: VmHWM
@@ -155,8 +157,8 @@ print(f"### {case} (median of {runs} runs)\n")
 print("| | this compiler | componentize-py 0.25.1 | ours/theirs |")
 print("|---|---|---|---|")
 row("build, cold one-shot CLI (empty compile cache)", o_cold, t_cold, s)
-row("build, one-shot CLI, compile cache off (as before the cache)", o_nocache, t_cold, s)
-row("build, one-shot CLI, compile cache warm (same world built before)", o_cached, t_cold, s)
+row("build, one-shot CLI, compile cache off", o_nocache, t_cold, s)
+row("build, one-shot CLI, compile cache warm (any world built before)", o_cached, t_cold, s)
 row("build, warm (2nd+ request to one worker; upstream: one-shot CLI)", o_warm, t_cold, s)
 row("peak memory, cold build (max RSS)", o_mem, t_mem, kb)
 print(f"| peak memory, worker after {len(w['times'])} builds (VmHWM) | {w['peak_rss_kb'] / 1024:.0f} MiB | | |")

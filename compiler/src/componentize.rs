@@ -66,16 +66,27 @@ pub fn componentize(
 
     let interpreter = std::fs::read(&toolchain.interpreter)
         .with_context(|| format!("reading `{}`", toolchain.interpreter.display()))?;
-    let merged = merge::merge(&interpreter, &dylib)?;
+    // What the component will hold: the merged module without start-up
+    // code and twins (see `merge::merge_snapshot_template`).
+    let (merged, placement) = merge::merge_snapshot_template(&interpreter, &dylib)?;
     lap(&mut report, "merge");
 
     progress("initialising Python and importing the app");
-    let engine = preinit::engine()?;
     let hidden_name = request.output.file_name().and_then(|name| name.to_str());
-    let snapshot = preinit::preinitialize(
-        &engine,
+    // Debugging aid: `merged` runs the merged module itself (the reference
+    // the default, linked run is tested against; same output bytes).
+    let mode = match std::env::var("COMPONENTIZE_PY_PREINIT_MODE").as_deref() {
+        Ok("merged") => preinit::Mode::Merged,
+        _ => preinit::Mode::Linked,
+    };
+    let snapshot = preinit::preinitialize_with(
         &preinit::Inputs {
             module: &merged,
+            link: Some(preinit::Link {
+                interpreter: &interpreter,
+                library: &dylib,
+                placement,
+            }),
             python_home: &toolchain.python_home,
             bindings: bundled.path(),
             python_path: &request.python_path,
@@ -83,10 +94,12 @@ pub fn componentize(
             world_module: request.bindings.package(),
             hidden_name,
         },
+        mode,
     )?;
     report.guest_stdout = snapshot.stdout;
     report.guest_stderr = snapshot.stderr;
     lap(&mut report, "pre-initialise");
+    report.steps.extend(snapshot.steps);
 
     progress("encoding the component");
     let mut module = snapshot.module;

@@ -176,6 +176,8 @@ fn main() -> ExitCode {
     let args: Vec<OsString> = args.collect();
     if args.iter().any(|arg| arg == worker::FLAG) {
         let startup = args.into_iter().filter(|arg| arg != worker::FLAG).collect();
+        // Many builds: compile the interpreter with Cranelift (faster code).
+        componentize_py::preinit::set_long_running(true);
         return worker::serve(program, startup);
     }
     let mut terminal = Terminal {

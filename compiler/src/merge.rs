@@ -54,6 +54,9 @@ const INTERPRETER_EXPORTS: [(&str, ExternalKind); 4] = [
     ("_initialize", ExternalKind::Func),
     ("componentize-py-init", ExternalKind::Func),
 ];
+/// The interpreter exports that wizer's snapshot removes (they ran at build
+/// time): a snapshot template leaves them out.
+const SNAPSHOT_REMOVES: [&str; 2] = ["_initialize", "componentize-py-init"];
 /// Library exports that are linking machinery, not WIT exports.
 const LIBRARY_INTERNAL_EXPORTS: [&str; 3] = [
     "cabi_realloc",
@@ -71,14 +74,68 @@ const LIBRARY_INTERNAL_EXPORTS: [&str; 3] = [
 /// `componentize-py-init` and the library's WIT exports. It is validated
 /// before it is returned, and the same inputs always give the same bytes.
 pub fn merge(interpreter: &[u8], bindings: &[u8]) -> Result<Vec<u8>> {
+    merge_with_placement(interpreter, bindings).map(|(merged, _)| merged)
+}
+
+/// Where the merge put the bindings library: what the library's `env`
+/// imports `__memory_base` and `__table_base` became, and table 0's new size.
+/// Linking the library at run time with these values (memory and table
+/// shared with an interpreter instance whose table was grown to
+/// `table_size`) gives the same memory layout as the merged module, which is
+/// how `crate::preinit` runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// Address of the library's data (`__memory_base`).
+    pub memory_base: u32,
+    /// Table index of the library's first element (`__table_base`): the
+    /// interpreter's table size.
+    pub table_base: u32,
+    /// Table 0's size with the library's elements.
+    pub table_size: u64,
+}
+
+/// [`merge`], also returning where the library went.
+pub fn merge_with_placement(interpreter: &[u8], bindings: &[u8]) -> Result<(Vec<u8>, Placement)> {
+    merge_impl(interpreter, bindings, false)
+}
+
+/// The merged module as the pre-initialised component keeps it: the same
+/// types, imports, table, memory, globals, elements and data as [`merge`]'s,
+/// the same function indices, but
+///
+/// - without the exports `_initialize` and `componentize-py-init` (the
+///   snapshot removes them: they ran at build time);
+/// - with every use of a defined interpreter function whose type and body
+///   are byte-identical to an earlier function's (CPython has hundreds of
+///   such twins, mostly small getters and stubs) redirected to that earlier
+///   function (table slots stay distinct, so C function pointers still
+///   compare as before);
+/// - with the body of every function that no export, table element or call
+///   chain from those reaches any more (start-up code, `wit_dylib_*`
+///   helpers this world does not import, the redirected twins) replaced by
+///   `unreachable`.
+///
+/// Every host compiles all code of a component, so less code loads faster.
+/// It cannot run the initialisation (the entry points are gone): the
+/// pre-initialiser runs the interpreter and the library instead (see
+/// `crate::preinit`) and wizer snapshots into this module.
+pub fn merge_snapshot_template(
+    interpreter: &[u8],
+    bindings: &[u8],
+) -> Result<(Vec<u8>, Placement)> {
+    merge_impl(interpreter, bindings, true)
+}
+
+fn merge_impl(interpreter: &[u8], bindings: &[u8], template: bool) -> Result<(Vec<u8>, Placement)> {
     let interp = Module::parse(interpreter).context("failed to parse the interpreter module")?;
     let lib = Module::parse(bindings).context("failed to parse the bindings library")?;
-    let plan = Plan::new(&interp, &lib)?;
-    let merged = plan.emit(&interp, &lib)?;
+    let plan = Plan::new(&interp, &lib, template)?;
+    let placement = plan.placement;
+    let merged = plan.emit(&interp, &lib, template)?;
     Validator::new_with_features(WasmFeatures::default())
         .validate_all(&merged)
         .context("the merged module does not validate (this is a bug in the merge)")?;
-    Ok(merged)
+    Ok((merged, placement))
 }
 
 /// The parts of a core module that the merge needs, in section order.
@@ -205,6 +262,8 @@ struct Plan<'a> {
     init_calls: Vec<u32>,
     /// New minimum size of table 0.
     table_size: u64,
+    /// Where the library goes.
+    placement: Placement,
 }
 
 /// Index map for the interpreter's code.
@@ -217,10 +276,23 @@ struct InterpMap {
     num_wit_imports: u32,
     /// Function index of the synthesized `bindings-init`.
     init_func: u32,
+    /// For a snapshot template: each defined function's first byte-identical
+    /// twin (same type, same body), by defined index; empty: no folding.
+    canonical: Vec<u32>,
+    /// While a body is encoded for a snapshot template: the merged indices
+    /// of the functions it calls or references.
+    edges: Option<Vec<u32>>,
 }
 
 impl InterpMap {
     fn func(&self, f: u32) -> u32 {
+        let f = match f.checked_sub(self.num_imports) {
+            Some(defined) => match self.canonical.get(defined as usize) {
+                Some(&twin) => twin + self.num_imports,
+                None => f,
+            },
+            None => f,
+        };
         if f < self.init_import {
             f
         } else if f == self.init_import {
@@ -237,7 +309,11 @@ impl Reencode for InterpMap {
     type Error = Infallible;
 
     fn function_index(&mut self, f: u32) -> Result<u32, reencode::Error<Infallible>> {
-        Ok(self.func(f))
+        let mapped = self.func(f);
+        if let Some(edges) = &mut self.edges {
+            edges.push(mapped);
+        }
+        Ok(mapped)
     }
 }
 
@@ -261,6 +337,8 @@ struct LibMap {
     type_offset: u32,
     element_offset: u32,
     data_offset: u32,
+    /// As [`InterpMap::edges`].
+    edges: Option<Vec<u32>>,
 }
 
 impl LibMap {
@@ -277,7 +355,11 @@ impl Reencode for LibMap {
     type Error = Infallible;
 
     fn function_index(&mut self, f: u32) -> Result<u32, reencode::Error<Infallible>> {
-        Ok(self.func(f))
+        let mapped = self.func(f);
+        if let Some(edges) = &mut self.edges {
+            edges.push(mapped);
+        }
+        Ok(mapped)
     }
 
     fn type_index(&mut self, ty: u32) -> Result<u32, reencode::Error<Infallible>> {
@@ -318,7 +400,7 @@ impl Reencode for LibMap {
 }
 
 impl<'a> Plan<'a> {
-    fn new(interp: &Module<'a>, lib: &Module<'a>) -> Result<Self> {
+    fn new(interp: &Module<'a>, lib: &Module<'a>, template: bool) -> Result<Self> {
         // The interpreter side: the import to replace and the exports to use.
         let (init_import, init_type) = interp
             .imported(ExternalKind::Func)
@@ -392,6 +474,8 @@ impl<'a> Plan<'a> {
             num_imports,
             num_wit_imports,
             init_func: lib_first_defined + lib.funcs.len() as u32,
+            canonical: if template { twins(interp) } else { Vec::new() },
+            edges: None,
         };
 
         // Resolve the library's imports.
@@ -448,17 +532,23 @@ impl<'a> Plan<'a> {
                 type_offset: interp.types.len() as u32,
                 element_offset: interp.elements.len() as u32,
                 data_offset: interp.data.len() as u32,
+                edges: None,
             },
             interp: interp_map,
             wit_imports,
             init_type,
             init_calls,
             table_size: table_base + u64::from(mem_info.table_size),
+            placement: Placement {
+                memory_base,
+                table_base: table_base_i32 as u32,
+                table_size: table_base + u64::from(mem_info.table_size),
+            },
         })
     }
 
     /// Writes the merged module.
-    fn emit(mut self, interp: &Module<'a>, lib: &Module<'a>) -> Result<Vec<u8>> {
+    fn emit(mut self, interp: &Module<'a>, lib: &Module<'a>, template: bool) -> Result<Vec<u8>> {
         let im = &mut self.interp;
         let lm = &mut self.lib;
         let mut module = wasm_encoder::Module::new();
@@ -517,12 +607,19 @@ impl<'a> Plan<'a> {
         module.section(&globals);
 
         let mut exports = ExportSection::new();
+        let mut roots = Vec::new();
         for (name, kind) in INTERPRETER_EXPORTS {
+            if template && SNAPSHOT_REMOVES.contains(&name) {
+                continue;
+            }
             let index = interp_export(interp, name, kind)?;
             let index = match kind {
                 ExternalKind::Func => im.func(index),
                 _ => index,
             };
+            if kind == ExternalKind::Func {
+                roots.push(index);
+            }
             exports.export(name, ExportKind::from(kind), index);
         }
         for export in &lib.exports {
@@ -534,23 +631,29 @@ impl<'a> Plan<'a> {
                 "the bindings library exports `{}`, which is not a function",
                 export.name
             );
+            roots.push(lm.func(export.index));
             exports.export(export.name, ExportKind::Func, lm.func(export.index));
         }
         module.section(&exports);
 
         if let Some(start) = interp.start {
+            roots.push(im.func(start));
             module.section(&StartSection {
                 function_index: im.func(start),
             });
         }
 
+        // Element items are function indices: record them as roots.
         let mut elements = ElementSection::new();
+        im.edges = Some(Vec::new());
         for element in &interp.elements {
             im.parse_element(&mut elements, element.clone())?;
         }
+        lm.edges = im.edges.take();
         for element in &lib.elements {
             lm.parse_element(&mut elements, element.clone())?;
         }
+        roots.extend(lm.edges.take().unwrap_or_default());
         module.section(&elements);
 
         if interp.has_data_count || lib.has_data_count {
@@ -559,18 +662,39 @@ impl<'a> Plan<'a> {
         }
 
         let mut code = CodeSection::new();
-        for body in &interp.code {
-            im.parse_function_body(&mut code, body.clone())?;
+        if template {
+            // Encode every body, noting what it calls, then keep the live ones.
+            let mut bodies = Vec::with_capacity(interp.code.len() + lib.code.len() + 1);
+            let mut edges = Vec::with_capacity(bodies.capacity());
+            for body in &interp.code {
+                im.edges = Some(Vec::new());
+                bodies.push(encode_body(im, body)?);
+                edges.push(im.edges.take().unwrap_or_default());
+            }
+            for body in &lib.code {
+                lm.edges = Some(Vec::new());
+                bodies.push(encode_body(lm, body)?);
+                edges.push(lm.edges.take().unwrap_or_default());
+            }
+            bodies.push(init_function(&self.init_calls, lm));
+            edges.push(self.init_calls.iter().map(|&f| lm.func(f)).collect());
+            // The interpreter's first defined function (see the module docs).
+            let first_defined = im.num_imports - 1 + im.num_wit_imports;
+            let live = reachable(first_defined, &edges, roots);
+            let mut stub = Function::new([]);
+            stub.instructions().unreachable().end();
+            for (body, live) in bodies.iter().zip(&live) {
+                code.function(if *live { body } else { &stub });
+            }
+        } else {
+            for body in &interp.code {
+                im.parse_function_body(&mut code, body.clone())?;
+            }
+            for body in &lib.code {
+                lm.parse_function_body(&mut code, body.clone())?;
+            }
+            code.function(&init_function(&self.init_calls, lm));
         }
-        for body in &lib.code {
-            lm.parse_function_body(&mut code, body.clone())?;
-        }
-        let mut init = Function::new([]);
-        for &func in &self.init_calls {
-            init.instructions().call(lm.func(func));
-        }
-        init.instructions().end();
-        code.function(&init);
         module.section(&code);
 
         let mut data = DataSection::new();
@@ -584,6 +708,61 @@ impl<'a> Plan<'a> {
 
         Ok(module.finish())
     }
+}
+
+/// The synthesized `bindings-init`: calls the library's initialisers.
+fn init_function(init_calls: &[u32], lm: &LibMap) -> Function {
+    let mut init = Function::new([]);
+    for &func in init_calls {
+        init.instructions().call(lm.func(func));
+    }
+    init.instructions().end();
+    init
+}
+
+/// Re-encode one function body with `map`.
+fn encode_body(map: &mut impl Reencode<Error = Infallible>, body: &FunctionBody) -> Result<Function> {
+    let mut function = map
+        .new_function_with_parsed_locals(body)
+        .map_err(|e| anyhow!("{e:?}"))?;
+    let mut reader = body.get_operators_reader()?;
+    while !reader.eof() {
+        function.instruction(&map.parse_instruction(&mut reader).map_err(|e| anyhow!("{e:?}"))?);
+    }
+    Ok(function)
+}
+
+/// Which defined functions (by defined index) `roots` reach through
+/// `edges` (the merged function indices each defined function references).
+fn reachable(first_defined: u32, edges: &[Vec<u32>], mut work: Vec<u32>) -> Vec<bool> {
+    let mut live = vec![false; edges.len()];
+    while let Some(func) = work.pop() {
+        let Some(defined) = func.checked_sub(first_defined) else { continue };
+        match live.get_mut(defined as usize) {
+            Some(seen) if !*seen => {
+                *seen = true;
+                work.extend_from_slice(&edges[defined as usize]);
+            }
+            _ => {}
+        }
+    }
+    live
+}
+
+/// For each defined function of `interp`, the defined index of the first
+/// function with the same type and body bytes (bodies that are equal as
+/// bytes refer to the same functions, globals and types, so they behave the
+/// same).
+fn twins(interp: &Module) -> Vec<u32> {
+    let mut first: std::collections::HashMap<(u32, &[u8]), u32> =
+        std::collections::HashMap::with_capacity(interp.code.len());
+    interp
+        .code
+        .iter()
+        .zip(&interp.funcs)
+        .enumerate()
+        .map(|(i, (body, &ty))| *first.entry((ty, body.as_bytes())).or_insert(i as u32))
+        .collect()
 }
 
 fn interp_export(interp: &Module, name: &str, kind: ExternalKind) -> Result<u32> {
@@ -640,6 +819,11 @@ mod tests {
     /// `wit_dylib_initialize`; at 12 how often it was called; at 16 whether
     /// `wit_dylib_export_finish` ran; at 0x100 a stack of i32 values (`cx`).
     fn fake_interpreter(bindings: &[u8], omit: Option<&str>) -> Vec<u8> {
+        fake_interpreter_with(bindings, omit, "")
+    }
+
+    /// [`fake_interpreter`] with `extra` module fields.
+    fn fake_interpreter_with(bindings: &[u8], omit: Option<&str>, extra: &str) -> Vec<u8> {
         let handwritten = [
             "cabi_realloc",
             "wit_dylib_initialize",
@@ -714,7 +898,8 @@ mod tests {
     (call $push (local.get $cx) (local.get $sum)))
   (func (export "wit_dylib_export_finish") (param i32 i32)
     (i32.store (i32.const 16) (i32.const 1)))
-  {stubs})"#
+  {stubs}
+  {extra})"#
         );
         wat::parse_str(&wat).expect("fake interpreter assembles")
     }
@@ -801,6 +986,79 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_template_drops_entry_points_and_dead_code() -> Result<()> {
+        let lib = bindings();
+        let interp = fake_interpreter(&lib, None);
+        let (full, placement) = merge_with_placement(&interp, &lib)?;
+        let (template, template_placement) = merge_snapshot_template(&interp, &lib)?;
+        assert_eq!(placement, template_placement);
+        assert_eq!(template, merge_snapshot_template(&interp, &lib)?.0);
+        Validator::new_with_features(WasmFeatures::default()).validate_all(&template)?;
+        let full = Module::parse(&full)?;
+        let module = Module::parse(&template)?;
+        // Same index spaces, minus the two entry points.
+        assert_eq!(module.funcs, full.funcs);
+        assert_eq!(module.imports.len(), full.imports.len());
+        assert_eq!(module.globals.len(), full.globals.len());
+        let exports: Vec<_> = module.exports.iter().map(|e| e.name).collect();
+        assert_eq!(exports, ["memory", "cabi_realloc", "add", "cabi_post_add"]);
+        // `_initialize`, `componentize-py-init` and the synthesized
+        // `bindings-init` only ran at build time: their bodies are gone.
+        let stub = [0x00, 0x00, 0x0b]; // no locals, `unreachable`, `end`
+        let imported = module.imported(ExternalKind::Func).count();
+        let body = |name: &str| {
+            let index = full.export(name, ExternalKind::Func).unwrap() as usize;
+            module.code[index - imported].as_bytes()
+        };
+        assert_eq!(body("_initialize"), stub);
+        assert_eq!(body("componentize-py-init"), stub);
+        assert_eq!(module.code.last().unwrap().as_bytes(), stub);
+        // What the exports and the table reach stays.
+        assert_ne!(body("add"), stub);
+        assert_ne!(body("cabi_realloc"), stub);
+        let seven = module.code.iter().filter(|b| b.as_bytes() == [0x00, 0x41, 0x07, 0x0b]);
+        assert_eq!(seven.count(), 1, "the table's `$seven` was dropped");
+        Ok(())
+    }
+
+    #[test]
+    fn identical_functions_are_folded_in_the_template() -> Result<()> {
+        let lib = bindings();
+        // Two byte-identical functions, both referenced by an element
+        // segment: the template keeps one body, and both element items
+        // name it.
+        let interp = fake_interpreter_with(
+            &lib,
+            None,
+            "(func $twin_a (result i32) i32.const 42)
+             (func $twin_b (result i32) i32.const 42)
+             (elem declare func $twin_a $twin_b)",
+        );
+        let (template, _) = merge_snapshot_template(&interp, &lib)?;
+        Validator::new_with_features(WasmFeatures::default()).validate_all(&template)?;
+        let module = Module::parse(&template)?;
+        let twins = module.code.iter().filter(|b| b.as_bytes() == [0x00, 0x41, 42, 0x0b]);
+        assert_eq!(twins.count(), 1);
+        let declared = module
+            .elements
+            .iter()
+            .find(|e| matches!(e.kind, wasmparser::ElementKind::Declared))
+            .unwrap();
+        let wasmparser::ElementItems::Functions(items) = declared.items.clone() else {
+            panic!("expected function items")
+        };
+        let items: Vec<u32> = items.into_iter().collect::<Result<_, _>>()?;
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0], items[1]);
+        // The plain merge folds nothing.
+        let full_bytes = merge(&interp, &lib)?;
+        let full = Module::parse(&full_bytes)?;
+        let twins = full.code.iter().filter(|b| b.as_bytes() == [0x00, 0x41, 42, 0x0b]);
+        assert_eq!(twins.count(), 2);
+        Ok(())
+    }
+
+    #[test]
     fn merge_is_deterministic_and_valid() -> Result<()> {
         let lib = bindings();
         let interp = fake_interpreter(&lib, None);
@@ -832,7 +1090,7 @@ mod tests {
         let mut parsed = Module::parse(&lib).unwrap();
         let info = parsed.mem_info.as_mut().unwrap();
         info.memory_size = BINDINGS_DATA_CAPACITY + 1;
-        let err = Plan::new(&Module::parse(&interp).unwrap(), &parsed)
+        let err = Plan::new(&Module::parse(&interp).unwrap(), &parsed, false)
             .err()
             .unwrap();
         assert!(format!("{err:#}").contains("does not fit"), "{err:#}");

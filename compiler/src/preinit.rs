@@ -2,13 +2,13 @@
 //! under Wasmtime and snapshot the result with `wasmtime-wizer`, so that the
 //! component starts with CPython initialised and the app imported.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use crate::WasmtimeResultExt;
-use wasmtime::{Config, Engine, Linker, Module, OptLevel, Store};
+use wasmtime::{Config, Engine, Instance, Linker, Module, OptLevel, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{p1::WasiP1Ctx, FsPerms, WasiCtxBuilder};
 
@@ -20,11 +20,16 @@ const GUEST_BINDINGS: &str = "/bundled";
 const OUTPUT_CAPACITY: usize = 16 << 20;
 /// The pre-initialisation entry point.
 const INIT_FUNC: &str = "componentize-py-init";
+/// The interpreter's import that runs the bindings library's initialisers.
+const BINDINGS_INIT: (&str, &str) = ("componentize-py", "bindings-init");
 
 /// Everything the initialisation run needs.
 pub struct Inputs<'a> {
-    /// The merged core module (interpreter + bindings library).
+    /// The merged core module (interpreter + bindings library) that the
+    /// snapshot is made of: `merge::merge`'s or `merge::merge_snapshot_template`'s.
     pub module: &'a [u8],
+    /// Its parts, for [`Mode::Linked`].
+    pub link: Option<Link<'a>>,
     /// Host folder mounted at `/python` (holds `lib/python3.11`).
     pub python_home: &'a Path,
     /// Host folder that holds the generated `wit_world` package.
@@ -41,6 +46,16 @@ pub struct Inputs<'a> {
     pub hidden_name: Option<&'a str>,
 }
 
+/// The merged module's parts and where the merge placed the library.
+pub struct Link<'a> {
+    /// The interpreter module (the toolchain's `interpreter.wasm`).
+    pub interpreter: &'a [u8],
+    /// The bindings library (`wit_dylib::create`'s output).
+    pub library: &'a [u8],
+    /// What [`crate::merge::merge_with_placement`] returned.
+    pub placement: crate::merge::Placement,
+}
+
 /// What initialisation produced: the snapshot and what the guest printed.
 pub struct Snapshot {
     /// The pre-initialised core module.
@@ -49,6 +64,8 @@ pub struct Snapshot {
     pub stdout: Vec<u8>,
     /// Guest stderr during initialisation.
     pub stderr: Vec<u8>,
+    /// Time per sub-step, for `--verbose`.
+    pub steps: Vec<(String, f64)>,
 }
 
 /// A fixed clock: initialisation must not depend on the time of the build.
@@ -79,21 +96,67 @@ fn fnv1a(name: &str) -> u64 {
     })
 }
 
-/// The engine used for initialisation runs: no optimisation, since the code
-/// runs once. One engine per process (a clone shares it), so that the
-/// in-memory cache of compiled modules serves a worker's later builds.
-pub fn engine() -> Result<Engine> {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    if let Some(engine) = ENGINE.get() {
+/// Which compiler makes the machine code that the initialisation run
+/// executes. The snapshot is the same with either: it holds the Wasm state,
+/// not code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compiler {
+    /// Cranelift without optimisation: about 3.5 times Winch's compile time
+    /// for the interpreter, but its code runs CPython's start-up and the
+    /// app's import about 1.5 times as fast.
+    Cranelift,
+    /// Winch, Wasmtime's single-pass baseline compiler.
+    Winch,
+}
+
+impl Compiler {
+    fn tag(self) -> &'static str {
+        match self {
+            Compiler::Cranelift => "cranelift",
+            Compiler::Winch => "winch",
+        }
+    }
+}
+
+/// The engine for initialisation runs with `compiler`. One engine per
+/// compiler and process (a clone shares it), so that the in-memory cache of
+/// compiled modules serves a worker's later builds.
+pub fn engine_for(compiler: Compiler) -> Result<Engine> {
+    static CRANELIFT: OnceLock<Engine> = OnceLock::new();
+    static WINCH: OnceLock<Engine> = OnceLock::new();
+    let cell = match compiler {
+        Compiler::Cranelift => &CRANELIFT,
+        Compiler::Winch => &WINCH,
+    };
+    if let Some(engine) = cell.get() {
         return Ok(engine.clone());
     }
     let mut config = Config::new();
-    config.cranelift_opt_level(OptLevel::None);
+    match compiler {
+        // The code runs once: no optimisation.
+        Compiler::Cranelift => config.cranelift_opt_level(OptLevel::None),
+        Compiler::Winch => config.strategy(wasmtime::Strategy::Winch),
+    };
     let engine = Engine::new(&config)
         .anyhow()
         .context("creating the pre-initialisation engine")?;
-    Ok(ENGINE.get_or_init(|| engine).clone())
+    Ok(cell.get_or_init(|| engine).clone())
 }
+
+/// Whether this process serves many builds (a persistent worker): then the
+/// interpreter is compiled with Cranelift, whose faster code pays back over
+/// the later builds; a one-shot build compiles it with Winch (see
+/// [`choose_compiler`]).
+static LONG_RUNNING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Tell pre-initialisation that this process will serve many builds.
+pub fn set_long_running(long_running: bool) {
+    LONG_RUNNING.store(long_running, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Environment variable that forces the compiler of the initialisation
+/// run: `cranelift` or `winch`.
+pub const COMPILER_ENV: &str = "COMPONENTIZE_PY_PREINIT_COMPILER";
 
 /// How many compiled modules the process keeps (one per WIT world built).
 const MEMORY_CACHE_ENTRIES: usize = 4;
@@ -181,61 +244,116 @@ pub(crate) fn cache_touch(path: &Path) {
     }
 }
 
-/// Compile the instrumented module, or take it from the in-memory cache
-/// (a worker's earlier build of the same WIT world) or the on-disk cache (an
-/// earlier process's). The merged module depends on the WIT world only, not
-/// on the app, so every rebuild of a world hits. A cache never changes the
-/// snapshot: compiled code only runs the same Wasm.
-fn compile_cached(engine: &Engine, wasm: &[u8]) -> Result<Module> {
-    let key = cache_key(engine, "preinit", wasm);
-    let lock = || MODULES.lock().unwrap_or_else(PoisonError::into_inner);
+/// A compiled module from the in-memory cache (a worker's earlier build)
+/// or, when `disk`, the on-disk cache (an earlier process's).
+fn cached_module(engine: &Engine, key: &[u8; 32], disk: bool) -> Option<Module> {
     {
-        let mut modules = lock();
-        if let Some(at) = modules.iter().position(|(k, _)| *k == key) {
+        let mut modules = MODULES.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(at) = modules.iter().position(|(k, _)| k == key) {
             let entry = modules.remove(at);
             let module = entry.1.clone();
             modules.push(entry);
-            return Ok(module);
+            return Some(module);
         }
     }
-    let file = cache_file(&key, "cwasm");
-    let cached = file.as_deref().and_then(|path| {
-        // SAFETY: the file was written by `Module::serialize` of this
-        // program into the user's own cache folder, atomically; Wasmtime
-        // checks its version and settings when loading it.
-        let module = unsafe { Module::deserialize_file(engine, path) }.ok()?;
-        cache_touch(path);
-        Some(module)
-    });
-    let module = match cached {
-        Some(module) => module,
-        None => {
-            let module = Module::new(engine, wasm)
-                .anyhow()
-                .context("failed to compile the Wasm module")?;
-            if let Some(path) = &file {
-                if let Ok(bytes) = module.serialize() {
-                    cache_store(path, &bytes, DISK_CACHE_ENTRIES);
-                }
-            }
-            module
-        }
-    };
-    let mut modules = lock();
-    if !modules.iter().any(|(k, _)| *k == key) {
+    let path = if disk { cache_file(key, "cwasm") } else { None }?;
+    // SAFETY: the file was written by `Module::serialize` of this program
+    // into the user's own cache folder, atomically; Wasmtime checks its
+    // version and settings when loading it.
+    let module = unsafe { Module::deserialize_file(engine, &path) }.ok()?;
+    cache_touch(&path);
+    remember(key, &module);
+    Some(module)
+}
+
+/// Keep `module` in the in-memory cache.
+fn remember(key: &[u8; 32], module: &Module) {
+    let mut modules = MODULES.lock().unwrap_or_else(PoisonError::into_inner);
+    if !modules.iter().any(|(k, _)| k == key) {
         if modules.len() >= MEMORY_CACHE_ENTRIES {
             modules.remove(0);
         }
-        modules.push((key, module.clone()));
+        modules.push((*key, module.clone()));
     }
+}
+
+/// Compile `wasm` and keep the result in the in-memory cache and, when
+/// `disk`, in the on-disk cache. Cache errors are ignored.
+fn compile_and_cache(engine: &Engine, key: &[u8; 32], wasm: &[u8], disk: bool) -> Result<Module> {
+    let module = Module::new(engine, wasm)
+        .anyhow()
+        .context("failed to compile the Wasm module")?;
+    if let Some(path) = if disk { cache_file(key, "cwasm") } else { None } {
+        if let Ok(bytes) = module.serialize() {
+            cache_store(&path, &bytes, DISK_CACHE_ENTRIES);
+        }
+    }
+    remember(key, &module);
     Ok(module)
 }
 
-/// Run `componentize-py-init` and snapshot memory and globals.
-pub fn preinitialize(engine: &Engine, inputs: &Inputs<'_>) -> Result<Snapshot> {
-    let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-    let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+/// The compiled interpreter for a [`Mode::Linked`] run and the engine that
+/// compiled it, plus how it was obtained (for `--verbose`).
+///
+/// The interpreter's code depends on the toolchain only, so one compile
+/// serves every WIT world and app. Preference: code Cranelift compiled
+/// earlier (memory, then disk), else code Winch compiled earlier, else a
+/// new compile: with Cranelift in a long-running process (a worker), with
+/// Winch in a one-shot build (Winch compiles about 3.5 times as fast, which
+/// matters more than its slower code for one build). `$COMPONENTIZE_PY_PREINIT_COMPILER`
+/// forces one compiler for both lookup and compile.
+fn interpreter_module(interpreter: &[u8]) -> Result<(Engine, Module, String)> {
+    use sha2::Digest;
+    let forced = match std::env::var(COMPILER_ENV) {
+        Ok(value) if value == "cranelift" => Some(Compiler::Cranelift),
+        Ok(value) if value == "winch" => Some(Compiler::Winch),
+        Ok(value) if !value.is_empty() => {
+            bail!("${COMPILER_ENV} must be `cranelift` or `winch`, not `{value}`")
+        }
+        _ => None,
+    };
+    let long_running = LONG_RUNNING.load(std::sync::atomic::Ordering::Relaxed);
+    let preferred: &[Compiler] = match forced {
+        Some(Compiler::Cranelift) => &[Compiler::Cranelift],
+        Some(Compiler::Winch) => &[Compiler::Winch],
+        None if long_running => &[Compiler::Cranelift],
+        None => &[Compiler::Cranelift, Compiler::Winch],
+    };
+    let digest: [u8; 32] = sha2::Sha256::digest(interpreter).into();
+    let key = |engine: &Engine, compiler: Compiler| {
+        cache_key(engine, &format!("preinit-interpreter-{}", compiler.tag()), &digest)
+    };
+    for &compiler in preferred {
+        let engine = engine_for(compiler)?;
+        if let Some(module) = cached_module(&engine, &key(&engine, compiler), true) {
+            return Ok((engine, module, format!("cached, {}", compiler.tag())));
+        }
+    }
+    let compiler = forced.unwrap_or(if long_running {
+        Compiler::Cranelift
+    } else {
+        Compiler::Winch
+    });
+    let engine = engine_for(compiler)?;
+    let (_, instrumented) = wasmtime_wizer::Wizer::new().instrument(interpreter).anyhow()?;
+    let module = compile_and_cache(&engine, &key(&engine, compiler), &instrumented, true)?;
+    Ok((engine, module, format!("compiled, {}", compiler.tag())))
+}
 
+/// Store data of the initialisation run.
+struct Host {
+    wasi: WasiP1Ctx,
+    /// The bindings library's instance, once instantiated.
+    library: Option<Instance>,
+}
+
+/// The WASI context of the initialisation run: preopens, environment, a
+/// fixed clock and seeded randomness.
+fn wasi_context(
+    inputs: &Inputs<'_>,
+    stdout: &MemoryOutputPipe,
+    stderr: &MemoryOutputPipe,
+) -> Result<WasiP1Ctx> {
     let mut guest_path = vec![GUEST_BINDINGS.to_string()];
     let mut wasi = WasiCtxBuilder::new();
     wasi.allow_blocking_current_thread(true)
@@ -268,41 +386,137 @@ pub fn preinitialize(engine: &Engine, inputs: &Inputs<'_>) -> Result<Snapshot> {
             format!("{:016x}", fnv1a(inputs.hidden_name.unwrap_or(""))),
         )
         .arg("python");
-    let mut store = Store::new(engine, wasi.build_p1());
+    Ok(wasi.build_p1())
+}
+
+/// Call `_initialize` (if exported) and then `componentize-py-init`.
+async fn run_init(store: &mut Store<Host>, instance: Instance) -> Result<()> {
+    for name in ["_initialize", INIT_FUNC] {
+        if let Some(func) = instance.get_func(&mut *store, name) {
+            func.typed::<(), ()>(&*store)
+                .anyhow()?
+                .call_async(&mut *store, ())
+                .await
+                .anyhow()
+                .with_context(|| format!("the `{name}` function trapped"))?;
+        } else if name == INIT_FUNC {
+            bail!("the module does not export `{INIT_FUNC}`");
+        }
+    }
+    Ok(())
+}
+
+/// How the initialisation run executes the merged module's code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Link the interpreter and the bindings library at run time (two
+    /// instances sharing memory, table and stack pointer, placed as the
+    /// merge placed them). The interpreter's compiled code depends on the
+    /// toolchain only, so it is compiled once and cached for every world;
+    /// only the small library is compiled per world. The default.
+    Linked,
+    /// Run the merged module itself (compiled and cached per world). Kept as
+    /// the reference that [`Mode::Linked`] is tested against.
+    Merged,
+}
+
+/// Run `componentize-py-init` and snapshot memory and globals.
+///
+/// Wizer instruments and snapshots the merged module (`inputs.module`); the
+/// code that runs is, by default ([`Mode::Linked`]), the interpreter and the
+/// bindings library linked at run time: the same Wasm semantics, so the same
+/// memory and globals, hence the same snapshot bytes, but the interpreter
+/// is compiled once per toolchain instead of once per WIT world.
+pub fn preinitialize(inputs: &Inputs<'_>) -> Result<Snapshot> {
+    preinitialize_with(inputs, Mode::Linked)
+}
+
+/// [`preinitialize`] with an explicit [`Mode`].
+pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
+    let mut steps = Vec::new();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |name: &str| {
+        steps.push((format!("  {name}"), clock.elapsed().as_secs_f64()));
+        clock = std::time::Instant::now();
+    };
 
     let wizer = {
         let mut wizer = wasmtime_wizer::Wizer::new();
         wizer.init_func(INIT_FUNC);
         wizer
     };
+    let (cx, instrumented) = wizer.instrument(inputs.module).anyhow()?;
+    lap("instrument");
+    // Compile (or find in a cache) what runs.
+    let (engine, modules) = match mode {
+        Mode::Merged => {
+            let engine = engine_for(Compiler::Cranelift)?;
+            // `inputs.module` may be a snapshot template, which cannot run
+            // the initialisation: run the plain merged module.
+            let instrumented = match &inputs.link {
+                Some(link) => {
+                    let merged = crate::merge::merge(link.interpreter, link.library)?;
+                    wizer.instrument(&merged).anyhow()?.1
+                }
+                None => instrumented,
+            };
+            let key = cache_key(&engine, "preinit-merged", &instrumented);
+            let module = match cached_module(&engine, &key, false) {
+                Some(module) => module,
+                None => compile_and_cache(&engine, &key, &instrumented, false)?,
+            };
+            lap("compile merged module");
+            (engine, Modules::Merged(module))
+        }
+        Mode::Linked => {
+            drop(instrumented);
+            let link = inputs.link.as_ref().context(
+                "linked pre-initialisation needs the interpreter and the bindings library",
+            )?;
+            let (engine, interpreter, how) = interpreter_module(link.interpreter)?;
+            lap(&format!("interpreter ({how})"));
+            // Small (tens of kB): compiled per world, kept in memory only.
+            let key = cache_key(&engine, "preinit-library", link.library);
+            let library = match cached_module(&engine, &key, false) {
+                Some(module) => module,
+                None => compile_and_cache(&engine, &key, link.library, false)?,
+            };
+            lap("compile library");
+            (engine, Modules::Linked { interpreter, library, placement: link.placement })
+        }
+    };
+
+    let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+    let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+    let wasi = wasi_context(inputs, &stdout, &stderr)?;
+    let mut store = Store::new(&engine, Host { wasi, library: None });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .context("starting the async runtime")?;
-    // `Wizer::run`, with the compile step cached.
+    // `Wizer::run`, with the compile step above.
     let result = runtime.block_on(async {
-        let (cx, instrumented) = wizer.instrument(inputs.module).anyhow()?;
-        let module = compile_cached(engine, &instrumented)?;
-        let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |cx| cx).anyhow()?;
-        // WIT imports may not be called while initialising: they trap.
-        linker.define_unknown_imports_as_traps(&module).anyhow()?;
-        let instance = linker.instantiate_async(&mut store, &module).await.anyhow()?;
-        for name in ["_initialize", INIT_FUNC] {
-            if let Some(func) = instance.get_func(&mut store, name) {
-                func.typed::<(), ()>(&store)
-                    .anyhow()?
-                    .call_async(&mut store, ())
-                    .await
-                    .anyhow()
-                    .with_context(|| format!("the `{name}` function trapped"))?;
-            } else if name == INIT_FUNC {
-                bail!("the module does not export `{INIT_FUNC}`");
+        let instance = match modules {
+            Modules::Merged(module) => {
+                let mut linker: Linker<Host> = Linker::new(&engine);
+                wasmtime_wasi::p1::add_to_linker_async(&mut linker, |h: &mut Host| &mut h.wasi)
+                    .anyhow()?;
+                // WIT imports may not be called while initialising: they trap.
+                linker.define_unknown_imports_as_traps(&module).anyhow()?;
+                linker.instantiate_async(&mut store, &module).await.anyhow()?
             }
-        }
-        wizer
+            Modules::Linked { interpreter, library, placement } => {
+                instantiate_linked(&engine, &mut store, &interpreter, &library, placement).await?
+            }
+        };
+        lap("instantiate");
+        run_init(&mut store, instance).await?;
+        lap("run init");
+        let snapshot = wizer
             .snapshot(&cx, &mut wasmtime_wizer::WasmtimeWizer { store: &mut store, instance })
             .await
-            .anyhow()
+            .anyhow();
+        lap("snapshot");
+        snapshot
     });
     drop(store);
     let stdout = stdout.contents().to_vec();
@@ -312,6 +526,7 @@ pub fn preinitialize(engine: &Engine, inputs: &Inputs<'_>) -> Result<Snapshot> {
             module,
             stdout,
             stderr,
+            steps,
         }),
         Err(error) => {
             let guest = String::from_utf8_lossy(&stderr);
@@ -325,3 +540,84 @@ pub fn preinitialize(engine: &Engine, inputs: &Inputs<'_>) -> Result<Snapshot> {
     }
 }
 
+/// What runs: the merged module, or the interpreter and the library.
+enum Modules {
+    Merged(Module),
+    Linked {
+        interpreter: Module,
+        library: Module,
+        placement: crate::merge::Placement,
+    },
+}
+
+/// Library exports that the merged module's `bindings-init` calls, in order.
+const LIBRARY_INIT_CALLS: [&str; 2] = ["__wasm_apply_data_relocs", "__wasm_call_ctors"];
+
+/// [`Mode::Linked`]: instantiate the interpreter (instrumented by wizer, so
+/// that it exports its globals and memory under the names wizer reads, which
+/// are the merged module's: the merge keeps the interpreter's globals and
+/// memory at their indices), grow its table by the library's elements, and
+/// instantiate the library against it with `__memory_base` and
+/// `__table_base` where the merge put them. The interpreter's import
+/// `componentize-py`.`bindings-init` runs what the merged module's
+/// synthesized function runs.
+async fn instantiate_linked(
+    engine: &Engine,
+    store: &mut Store<Host>,
+    interpreter: &Module,
+    library: &Module,
+    placement: crate::merge::Placement,
+) -> Result<Instance> {
+    let mut linker: Linker<Host> = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |h: &mut Host| &mut h.wasi).anyhow()?;
+    linker
+        .func_wrap_async(
+            BINDINGS_INIT.0,
+            BINDINGS_INIT.1,
+            |mut caller: wasmtime::Caller<'_, Host>, (): ()| {
+                Box::new(async move {
+                    let library = caller
+                        .data()
+                        .library
+                        .ok_or_else(|| wasmtime::Error::msg("the bindings library is not instantiated"))?;
+                    for name in LIBRARY_INIT_CALLS {
+                        if let Some(func) = library.get_func(&mut caller, name) {
+                            func.typed::<(), ()>(&caller)?.call_async(&mut caller, ()).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            },
+        )
+        .anyhow()?;
+    let interp = linker.instantiate_async(&mut *store, interpreter).await.anyhow()?;
+
+    let table = interp
+        .get_table(&mut *store, "__indirect_function_table")
+        .context("the interpreter does not export `__indirect_function_table`")?;
+    let size = table.size(&*store);
+    ensure!(
+        size == u64::from(placement.table_base) && placement.table_size >= size,
+        "the interpreter's table does not have the size the merge assumed"
+    );
+    table
+        .grow(&mut *store, placement.table_size - size, wasmtime::Ref::Func(None))
+        .anyhow()
+        .context("growing the interpreter's table for the bindings library")?;
+
+    let mut linker: Linker<Host> = Linker::new(engine);
+    linker.instance(&mut *store, "env", interp).anyhow()?;
+    for (name, value) in [
+        ("__memory_base", placement.memory_base),
+        ("__table_base", placement.table_base),
+    ] {
+        let ty = wasmtime::GlobalType::new(wasmtime::ValType::I32, wasmtime::Mutability::Const);
+        let global = wasmtime::Global::new(&mut *store, ty, wasmtime::Val::I32(value as i32)).anyhow()?;
+        linker.define(&mut *store, "env", name, global).anyhow()?;
+    }
+    // WIT imports may not be called while initialising: they trap.
+    linker.define_unknown_imports_as_traps(library).anyhow()?;
+    let lib = linker.instantiate_async(&mut *store, library).await.anyhow()?;
+    store.data_mut().library = Some(lib);
+    Ok(interp)
+}

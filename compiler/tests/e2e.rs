@@ -68,6 +68,47 @@ fn hello_is_byte_identical_across_checkouts() {
     assert!(outputs[0] == outputs[2], "a rebuild differs from the first build");
 }
 
+/// The pre-initialisation run's code never changes the output: the linked
+/// run (interpreter and bindings library as two instances) with code from
+/// Winch or Cranelift, compiled or from the cache, gives the same bytes as
+/// running the merged module. The `types` world has WIT imports (traps
+/// while initialising) and many exports.
+#[test]
+fn preinit_modes_and_compilers_give_identical_output() {
+    let dir = repo().join("tests/fixtures/types");
+    let cache = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    for (mode, code) in [
+        ("linked", "winch"),     // compiles the interpreter with Winch
+        ("linked", "winch"),     // Winch code from the disk cache
+        ("linked", "cranelift"), // compiles it with Cranelift
+        ("linked", ""),          // prefers the cached Cranelift code
+        ("merged", ""),
+    ] {
+        let wasm = out.path().join("types.wasm");
+        let output = compiler()
+            .current_dir(&dir)
+            .env("COMPONENTIZE_PY_CACHE_DIR", cache.path())
+            .env("COMPONENTIZE_PY_PREINIT_MODE", mode)
+            .env("COMPONENTIZE_PY_PREINIT_COMPILER", code)
+            .args(["-v", "-d", "types.wit", "-w", "types", "componentize", "app", "-p", "."])
+            .args(["-o", wasm.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert!(output.status.success(), "{mode}/{code} build failed: {stderr}");
+        outputs.push((format!("{mode}/{code}"), std::fs::read(&wasm).unwrap(), stderr));
+    }
+    assert!(outputs[0].2.contains("interpreter (compiled, winch)"), "{}", outputs[0].2);
+    assert!(outputs[1].2.contains("interpreter (cached, winch)"), "{}", outputs[1].2);
+    assert!(outputs[2].2.contains("interpreter (compiled, cranelift)"), "{}", outputs[2].2);
+    assert!(outputs[3].2.contains("interpreter (cached, cranelift)"), "{}", outputs[3].2);
+    for (name, bytes, _) in &outputs[1..] {
+        assert!(*bytes == outputs[0].1, "{name} differs from {}", outputs[0].0);
+    }
+}
+
 #[test]
 fn cli_command_prints_to_stdout() {
     let tmp = tempfile::tempdir().unwrap();
