@@ -8,6 +8,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh" --no-compiler
 cd "$root"
+# Keep the compile cache inside the clone (nothing is left in $HOME).
+export COMPONENTIZE_PY_CACHE_DIR="$root/target/componentize-py-cache"
 cargo test --release --locked --workspace 2>&1
 # cargo test built target/release/componentize-py, which the Bazel tests use.
 bash "$root/scripts/test-bazel.sh"
