@@ -5,7 +5,8 @@ use anyhow::{bail, Context, Result};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use wit_parser::{
-    Function, PackageId, PackageName, Resolve, Type, TypeDefKind, TypeId, WorldId, WorldItem,
+    Function, PackageId, PackageName, Resolve, Type, TypeDefKind, TypeId, UnresolvedPackageGroup,
+    WorldId, WorldItem,
 };
 
 include!(concat!(env!("OUT_DIR"), "/wasi_wit.rs"));
@@ -59,7 +60,7 @@ pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
         Err(first_error) => {
             let mut with_wasi = new_resolve();
             add_wasi(&mut with_wasi).context("loading the bundled WASI WIT packages")?;
-            match push_paths(with_wasi, &options.paths) {
+            match push_paths_retargeting_wasi(with_wasi, &options.paths) {
                 Ok(ok) => ok,
                 Err(_) => return Err(first_error),
             }
@@ -283,6 +284,131 @@ fn push_paths(mut resolve: Resolve, paths: &[PathBuf]) -> Result<(Resolve, Vec<P
     Ok((resolve, main))
 }
 
+/// Like [`push_paths`], for a `resolve` that holds the bundled WASI
+/// packages: a reference to a `wasi:*` package version that neither the
+/// user's files nor the bundle have (say `include wasi:cli/imports@0.2.0`)
+/// is pointed at the newest semver-compatible bundled version (0.2.12), as
+/// `-w wasi:cli/command@0.2.0` is. WIT packages encoded as Wasm in `deps/`
+/// are left to wit-parser's own loader (no retargeting).
+fn push_paths_retargeting_wasi(
+    mut resolve: Resolve,
+    paths: &[PathBuf],
+) -> Result<(Resolve, Vec<PackageId>)> {
+    let mut main = Vec::new();
+    for path in paths {
+        let (group, mut deps) = match parse_path(path)? {
+            Some(parsed) => parsed,
+            None => {
+                let (rest, mut ids) = push_paths(resolve, std::slice::from_ref(path))?;
+                resolve = rest;
+                main.append(&mut ids);
+                continue;
+            }
+        };
+        let mut group = group;
+        let defined: HashSet<PackageName> = std::iter::once(&group)
+            .chain(deps.iter())
+            .map(|g| g.main.name.clone())
+            .collect();
+        retarget_wasi(&resolve, &defined, &mut group);
+        for dep in &mut deps {
+            retarget_wasi(&resolve, &defined, dep);
+        }
+        let pushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            resolve.push_groups(group, deps)
+        }));
+        let pkg = match pushed {
+            Ok(Ok(pkg)) => pkg,
+            Ok(Err(error)) => {
+                let error = anyhow::Error::from(error);
+                bail!("{}:\n{}", describe(path), resolve.render_error(&error))
+            }
+            Err(_) => bail!("{}: a package is defined twice", describe(path)),
+        };
+        main.push(pkg);
+    }
+    Ok((resolve, main))
+}
+
+/// Parse a WIT file, or a WIT folder and its `deps/` folder (as
+/// `Resolve::push_dir` does), without resolving. `None` when `deps/` holds
+/// a Wasm-encoded package, which only wit-parser's loader reads.
+fn parse_path(path: &Path) -> Result<Option<(UnresolvedPackageGroup, Vec<UnresolvedPackageGroup>)>> {
+    let parse_file = |file: &Path| -> Result<UnresolvedPackageGroup> {
+        let contents = std::fs::read_to_string(file)
+            .with_context(|| format!("reading WIT file `{}`", file.display()))?;
+        // Syntax errors were already rendered by the first attempt (see
+        // `resolve`), which is the error reported when this one fails too.
+        UnresolvedPackageGroup::parse(file, &contents)
+            .map_err(|(_, error)| anyhow::anyhow!("{}: {error}", describe(file)))
+    };
+    if !path.is_dir() {
+        return Ok(Some((parse_file(path)?, Vec::new())));
+    }
+    let main = UnresolvedPackageGroup::parse_dir(path).with_context(|| describe(path))?;
+    let mut deps = Vec::new();
+    let deps_dir = path.join("deps");
+    if deps_dir.is_dir() {
+        let mut entries = std::fs::read_dir(&deps_dir)
+            .and_then(|entries| entries.collect::<std::io::Result<Vec<_>>>())
+            .with_context(|| format!("reading `{}`", deps_dir.display()))?;
+        entries.sort_by_key(|entry| entry.file_name());
+        for entry in entries {
+            let dep = entry.path();
+            if dep.is_dir() {
+                deps.push(UnresolvedPackageGroup::parse_dir(&dep).with_context(|| describe(&dep))?);
+                continue;
+            }
+            match dep.extension().and_then(|e| e.to_str()) {
+                Some("wit") => deps.push(parse_file(&dep)?),
+                Some("wasm") | Some("wat") => return Ok(None),
+                _ => {}
+            }
+        }
+    }
+    Ok(Some((main, deps)))
+}
+
+/// Point `group`'s references to absent `wasi:*` versions at the newest
+/// semver-compatible version in `resolve` (see [`push_paths_retargeting_wasi`]).
+fn retarget_wasi(resolve: &Resolve, defined: &HashSet<PackageName>, group: &mut UnresolvedPackageGroup) {
+    let old = std::mem::take(&mut group.main.foreign_deps);
+    group.main.foreign_deps = old
+        .into_iter()
+        .map(|(name, items)| {
+            let present = defined.contains(&name) || resolve.package_names.contains_key(&name);
+            let name = match (&name.version, name.namespace.as_str(), present) {
+                (Some(version), "wasi", false) => {
+                    newest_compatible(resolve, &name.namespace, &name.name, version).unwrap_or(name)
+                }
+                _ => name,
+            };
+            (name, items)
+        })
+        .collect();
+}
+
+/// The newest package `namespace:name@v` in `resolve` with `v` semver-compatible
+/// with `wanted` and at least as new.
+fn newest_compatible(
+    resolve: &Resolve,
+    namespace: &str,
+    name: &str,
+    wanted: &semver::Version,
+) -> Option<PackageName> {
+    let compatible = |v: &semver::Version| {
+        v.major == wanted.major && (v.major != 0 || v.minor == wanted.minor) && v >= wanted
+    };
+    resolve
+        .package_names
+        .keys()
+        .filter(|n| {
+            n.namespace == namespace && n.name == name && n.version.as_ref().is_some_and(compatible)
+        })
+        .max_by(|a, b| a.version.cmp(&b.version))
+        .cloned()
+}
+
 fn describe(path: &Path) -> String {
     format!("failed to parse WIT at `{}`", path.display())
 }
@@ -328,19 +454,9 @@ fn compatible_world(resolve: &Resolve, name: &str) -> Option<WorldId> {
     let (world, version) = rest.split_once('@')?;
     let wanted = semver::Version::parse(version).ok()?;
     let (namespace, pkg_name) = pkg.split_once(':')?;
-    let compatible = |v: &semver::Version| {
-        v.major == wanted.major && (v.major != 0 || v.minor == wanted.minor) && *v >= wanted
-    };
-    let (_, id) = resolve
-        .package_names
-        .iter()
-        .filter(|(n, _): &(&PackageName, _)| {
-            n.namespace == namespace
-                && n.name == pkg_name
-                && n.version.as_ref().is_some_and(compatible)
-        })
-        .max_by(|(a, _), (b, _)| a.version.cmp(&b.version))?;
-    resolve.packages[*id].worlds.get(world).copied()
+    let found = newest_compatible(resolve, namespace, pkg_name, &wanted)?;
+    let id = resolve.package_names[&found];
+    resolve.packages[id].worlds.get(world).copied()
 }
 
 fn known_worlds(resolve: &Resolve) -> String {

@@ -465,3 +465,37 @@ fn flags_over_32_members_fail_with_a_clear_message() {
     assert!(err.contains("cannot have more than 32 flags"), "{err}");
     assert!(err.contains("--> flags.wit:4:"), "{err}");
 }
+
+/// A user's WIT may name an older WASI 0.2 version than the bundled one
+/// (`include wasi:cli/imports@0.2.0`, as upstream's examples do): it gets
+/// the newest compatible bundled version, in a single file and in a folder
+/// with its own `deps/`. An incompatible version is still an error.
+#[test]
+fn older_wasi_versions_resolve_to_the_bundled_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = "from wit_world.imports import my_types_types\n\nclass WitWorld:\n    def hello(self) -> str:\n        return 'hi ' + my_types_types.now.__name__\n";
+    std::fs::write(dir.path().join("app.py"), app).unwrap();
+    let wit = "package my:app;\n\nworld app {\n  include wasi:cli/imports@0.2.0;\n  import my:types/types;\n  export hello: func() -> string;\n}\n";
+    std::fs::create_dir_all(dir.path().join("wit/deps/types")).unwrap();
+    std::fs::write(dir.path().join("wit/app.wit"), wit).unwrap();
+    std::fs::write(
+        dir.path().join("wit/deps/types/types.wit"),
+        "package my:types;\n\ninterface types {\n  use wasi:clocks/wall-clock@0.2.1.{datetime};\n  greeting: func() -> string;\n  now: func() -> datetime;\n}\n",
+    )
+    .unwrap();
+    let wasm = dir.path().join("app.wasm");
+    build(dir.path(), "wit", "app", "app", &wasm);
+    let component = std::fs::read(&wasm).unwrap();
+    let imports = String::from_utf8_lossy(&component);
+    assert!(imports.contains("wasi:cli/environment@0.2.12"), "the bundled version is imported");
+
+    // A single file naming an incompatible version fails with wit-parser's message.
+    std::fs::write(
+        dir.path().join("bad.wit"),
+        "package my:bad;\n\nworld app {\n  include wasi:cli/imports@0.3.0;\n}\n",
+    )
+    .unwrap();
+    let err = build_fails(dir.path(), "bad.wit", "app", "app");
+    assert!(err.contains("package 'wasi:cli@0.3.0' not found"), "{err}");
+    assert!(err.contains("--> bad.wit:4:"), "{err}");
+}
