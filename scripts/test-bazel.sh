@@ -338,17 +338,9 @@ exec_log_ok() {
   local ob
   ob=$(in_ws "$2" info output_base 2>/dev/null)
   ls "$ob"/bazel-workers/multiplex-worker-*-Componentize.log || return 1
-  python3 - "$1" <<'EOF'
+  spawns "$1" | python3 -c '
 import json, sys
-text = open(sys.argv[1]).read()
-dec, i, spawns = json.JSONDecoder(), 0, []
-while i < len(text):
-    while i < len(text) and text[i].isspace():
-        i += 1
-    if i >= len(text):
-        break
-    obj, i = dec.raw_decode(text, i)
-    spawns.append(obj)
+spawns = [json.loads(line) for line in sys.stdin]
 comp = [s for s in spawns if s.get("mnemonic") == "Componentize"]
 print(f"{len(comp)} Componentize spawns")
 ok = len(comp) == 3
@@ -357,7 +349,7 @@ for s in comp:
     print(runner, args)
     ok &= runner in ("worker", "multiplex-worker") and len(args) == 2 and args[1].startswith("@") and args[1].endswith(".params")
 sys.exit(0 if ok else 1)
-EOF
+'
 }
 for c in "${copies[@]}"; do
   check "copy at $c" copy_ws "$c"
