@@ -55,12 +55,12 @@ pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
 
     // First the user's WIT alone; when it refers to WASI packages it does not
     // carry, again with the bundled WASI packages loaded first.
-    let (mut resolve, main) = match push_paths(new_resolve(), &options.paths) {
+    let (mut resolve, main) = match push_paths(new_resolve(), &options.paths, false) {
         Ok(ok) => ok,
         Err(first_error) => {
             let mut with_wasi = new_resolve();
             add_wasi(&mut with_wasi).context("loading the bundled WASI WIT packages")?;
-            match push_paths_retargeting_wasi(with_wasi, &options.paths) {
+            match push_paths(with_wasi, &options.paths, true) {
                 Ok(ok) => ok,
                 Err(_) => return Err(first_error),
             }
@@ -267,62 +267,38 @@ fn type_to_wit(resolve: &Resolve, ty: Type) -> String {
 
 /// Push every path; a panic inside wit-parser (it asserts on a package added
 /// twice) becomes an error.
-fn push_paths(mut resolve: Resolve, paths: &[PathBuf]) -> Result<(Resolve, Vec<PackageId>)> {
-    let mut main = Vec::new();
-    for path in paths {
-        let pushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            resolve.push_path(path)
-        }));
-        let (pkg, _) = match pushed {
-            Ok(Ok(pushed)) => pushed,
-            // The rendering adds file, line and a source snippet.
-            Ok(Err(error)) => bail!("{}:\n{}", describe(path), resolve.render_error(&error)),
-            Err(_) => bail!("{}: a package is defined twice", describe(path)),
-        };
-        main.push(pkg);
-    }
-    Ok((resolve, main))
-}
-
-/// Like [`push_paths`], for a `resolve` that holds the bundled WASI
-/// packages: a reference to a `wasi:*` package version that neither the
+///
+/// With `retarget_wasi` (for a `resolve` that already holds the bundled WASI
+/// packages), a reference to a `wasi:*` package version that neither the
 /// user's files nor the bundle have (say `include wasi:cli/imports@0.2.0`)
 /// is pointed at the newest semver-compatible bundled version (0.2.12), as
 /// `-w wasi:cli/command@0.2.0` is. WIT packages encoded as Wasm in `deps/`
 /// are left to wit-parser's own loader (no retargeting).
-fn push_paths_retargeting_wasi(
+fn push_paths(
     mut resolve: Resolve,
     paths: &[PathBuf],
+    retarget_wasi: bool,
 ) -> Result<(Resolve, Vec<PackageId>)> {
     let mut main = Vec::new();
     for path in paths {
-        let (group, mut deps) = match parse_path(path)? {
-            Some(parsed) => parsed,
-            None => {
-                let (rest, mut ids) = push_paths(resolve, std::slice::from_ref(path))?;
-                resolve = rest;
-                main.append(&mut ids);
-                continue;
+        let parsed = if retarget_wasi { parse_path(path)? } else { None };
+        let pushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match parsed {
+            Some((mut group, mut deps)) => {
+                let defined: HashSet<PackageName> = std::iter::once(&group)
+                    .chain(deps.iter())
+                    .map(|g| g.main.name.clone())
+                    .collect();
+                for g in std::iter::once(&mut group).chain(deps.iter_mut()) {
+                    retarget_wasi_deps(&resolve, &defined, g);
+                }
+                resolve.push_groups(group, deps).map_err(anyhow::Error::from)
             }
-        };
-        let mut group = group;
-        let defined: HashSet<PackageName> = std::iter::once(&group)
-            .chain(deps.iter())
-            .map(|g| g.main.name.clone())
-            .collect();
-        retarget_wasi(&resolve, &defined, &mut group);
-        for dep in &mut deps {
-            retarget_wasi(&resolve, &defined, dep);
-        }
-        let pushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            resolve.push_groups(group, deps)
+            None => resolve.push_path(path).map(|(pkg, _)| pkg),
         }));
         let pkg = match pushed {
             Ok(Ok(pkg)) => pkg,
-            Ok(Err(error)) => {
-                let error = anyhow::Error::from(error);
-                bail!("{}:\n{}", describe(path), resolve.render_error(&error))
-            }
+            // The rendering adds file, line and a source snippet.
+            Ok(Err(error)) => bail!("{}:\n{}", describe(path), resolve.render_error(&error)),
             Err(_) => bail!("{}: a package is defined twice", describe(path)),
         };
         main.push(pkg);
@@ -370,8 +346,8 @@ fn parse_path(path: &Path) -> Result<Option<(UnresolvedPackageGroup, Vec<Unresol
 }
 
 /// Point `group`'s references to absent `wasi:*` versions at the newest
-/// semver-compatible version in `resolve` (see [`push_paths_retargeting_wasi`]).
-fn retarget_wasi(resolve: &Resolve, defined: &HashSet<PackageName>, group: &mut UnresolvedPackageGroup) {
+/// semver-compatible version in `resolve` (see [`push_paths`]).
+fn retarget_wasi_deps(resolve: &Resolve, defined: &HashSet<PackageName>, group: &mut UnresolvedPackageGroup) {
     let old = std::mem::take(&mut group.main.foreign_deps);
     group.main.foreign_deps = old
         .into_iter()
