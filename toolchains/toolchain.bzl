@@ -52,19 +52,19 @@ to the compiler as --toolchain.""",
     },
 )
 
-def _wasi_cc_toolchain_impl(ctx):
-    clang_include = ctx.attr.clang_include_dir
-    ws = ctx.label.workspace_root
+def _package_path(label, rel):
+    """The execroot-relative path of `rel`, a folder in `label`'s package."""
+    return "/".join([p for p in [label.workspace_root, label.package, rel] if p])
 
-    def _path(rel):
-        return "/".join([p for p in [ws, ctx.label.package, rel] if p])
+def _wasi_cc_toolchain_impl(ctx):
+    _path = lambda rel: _package_path(ctx.label, rel)
 
     return [platform_common.ToolchainInfo(
         wasi_cc = WasiCcInfo(
             clang = ctx.executable.clang,
             wasm_ld = ctx.executable.wasm_ld,
             version = ctx.attr.version,
-            clang_include = _path(clang_include),
+            clang_include = _path(ctx.attr.clang_include_dir),
             sysroot_include = _path(ctx.attr.sysroot_include_dir),
             sysroot_lib = _path(ctx.attr.sysroot_lib_dir),
             builtins = ctx.file.builtins,
@@ -100,9 +100,7 @@ Folders are relative to this target's package.""",
 
 def _cpython_toolchain_impl(ctx):
     ws = ctx.label.workspace_root
-
-    def _path(rel):
-        return "/".join([p for p in [ws, ctx.label.package, rel] if p])
+    _path = lambda rel: _package_path(ctx.label, rel)
 
     return [platform_common.ToolchainInfo(
         cpython = CPythonInfo(
