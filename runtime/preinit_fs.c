@@ -203,10 +203,8 @@ static int32_t listing_load(int32_t fd) {
       buf = grown;
     }
   }
-  // The raw entries hold host inode numbers and cookies (and hidden names):
-  // wipe them, since freed memory is part of the snapshot too. A plain
-  // memset before free would be optimised away.
-  explicit_bzero(buf, buf_len);
+  // The raw entries hold host inode numbers and cookies (and hidden names);
+  // free() wipes them, as it does every block freed during init (heap.c).
   free(buf);
   qsort(listing.entries, listing.count, sizeof(entry_t), compare_entries);
   listing.fd = fd;
