@@ -308,6 +308,36 @@ static void resolve_exports(PyObject *registry, PyObject *app,
   Py_DECREF(exports);
 }
 
+// ---------------------------------------------------------------- bundle
+
+// Keep the modules that the app may import at run time: the compiler wrote
+// `_componentize_py_bundle` (compiler/src/bundle.py) next to the bindings;
+// its `collect(mode, packages)` compiles them into the snapshot and installs
+// the finder that serves them. Mode and packages come from env
+// COMPONENTIZE_PY_BUNDLE and COMPONENTIZE_PY_BUNDLE_PACKAGES
+// (comma-separated).
+static void bundle_modules(void) {
+  const char *mode = getenv("COMPONENTIZE_PY_BUNDLE");
+  const char *packages = getenv("COMPONENTIZE_PY_BUNDLE_PACKAGES");
+  if (mode == NULL || mode[0] == '\0') {
+    rt_fatal("error: COMPONENTIZE_PY_BUNDLE is not set (which modules to "
+             "bundle)");
+  }
+  PyObject *module = PyImport_ImportModule("_componentize_py_bundle");
+  if (module == NULL) {
+    rt_fatal_python("error: could not import _componentize_py_bundle");
+  }
+  PyObject *result = PyObject_CallMethod(module, "collect", "ss", mode,
+                                         packages ? packages : "");
+  Py_DECREF(module);
+  if (result == NULL) {
+    rt_print_exception();
+    rt_fatal("error: could not bundle the modules for run-time imports "
+             "(traceback above)");
+  }
+  Py_DECREF(result);
+}
+
 // ---------------------------------------------------------------- init
 
 bool rt_initializing = false;
@@ -362,6 +392,9 @@ RT_EXPORT("componentize-py-init") void componentize_py_init(void) {
   resolve_exports(registry, app, app_name);
   Py_DECREF(app);
   Py_DECREF(registry);
+
+  // 4. Modules for imports at run time.
+  bundle_modules();
 
   // 5. Forget the build-time environment. The path finders cached for the
   // build-time folders hold their modification times, which would make the

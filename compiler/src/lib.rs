@@ -5,10 +5,11 @@
 //! [`wit`] resolves the world, [`bindings`] writes the `wit_world` Python
 //! package, `wit-dylib` makes the bindings library, [`merge`] links it into
 //! the interpreter module, [`preinit`] snapshots CPython with the app
-//! imported, and [`componentize`] wraps the result into a component.
+//! imported and the modules that [`bundle`] selects, and [`componentize`] wraps the result into a component.
 //! [`run`] executes components with the embedded Wasmtime.
 
 pub mod bindings;
+pub mod bundle;
 pub mod merge;
 pub mod componentize;
 pub mod preinit;

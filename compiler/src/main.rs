@@ -6,7 +6,7 @@ mod worker;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use componentize_py::{bindings, componentize, run, toolchain::Toolchain, wit};
+use componentize_py::{bindings, bundle, componentize, run, toolchain::Toolchain, wit};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -95,6 +95,18 @@ enum Command {
         /// The component file to write.
         #[arg(short, long)]
         output: PathBuf,
+        /// Which modules the component carries for imports at run time
+        /// (modules imported while building are always in it):
+        /// `reachable` adds every module that an `import` statement in the
+        /// imported code names, inside functions too, transitively;
+        /// `imported` adds none; `all` adds the whole stdlib and every
+        /// module in the `-p` folders.
+        #[arg(long, value_name = "MODE", default_value = "reachable")]
+        bundle: bundle::Mode,
+        /// A module or package (with all its submodules) to carry in any
+        /// mode, e.g. for `importlib.import_module(name)`; repeatable.
+        #[arg(long = "bundle-package", value_name = "NAME")]
+        bundle_package: Vec<String>,
     },
     /// Write the Python bindings (package `wit_world`) for the world.
     Bindings {
@@ -276,6 +288,8 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
             app,
             python_path,
             output,
+            bundle,
+            bundle_package,
         } => {
             let toolchain = Toolchain::find(toolchain.as_deref())?;
             let python_path = if python_path.is_empty() {
@@ -289,6 +303,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
                 python_path: rebase_all(python_path),
                 output: rebase(base, output),
                 bindings: naming,
+                bundle: bundle::Options { mode: bundle, packages: bundle_package },
             };
             let quiet = cli.quiet;
             let mut progress = |step: &str| {

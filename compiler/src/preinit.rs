@@ -40,6 +40,8 @@ pub struct Inputs<'a> {
     pub app: &'a str,
     /// The generated package, whose `_registry` the runtime imports.
     pub world_module: &'a str,
+    /// Which modules to keep for imports at run time.
+    pub bundle: &'a crate::bundle::Options,
     /// A file name left out of directory listings during initialisation: the
     /// output file, which may sit in a `-p` folder and would otherwise make
     /// a rebuild see a different folder than the first build did.
@@ -376,6 +378,9 @@ fn wasi_context(
         let guest = format!("/app/{i}");
         preopen(&mut wasi, dir, &guest)?;
         guest_path.push(guest);
+    }
+    for (key, value) in inputs.bundle.env() {
+        wasi.env(key, value);
     }
     wasi.env("COMPONENTIZE_PY_APP", inputs.app)
         .env("COMPONENTIZE_PY_WORLD_MODULE", inputs.world_module)

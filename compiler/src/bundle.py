@@ -1,0 +1,379 @@
+"""Python modules carried inside the component, for imports at run time.
+
+The compiler writes this file next to the generated bindings, and the
+runtime (runtime/init.c) imports it at the end of pre-initialisation, after
+the app has been imported.  At that moment the build machine's folders are
+still visible (the stdlib under /python, the `-p` folders under /app/N); in
+the finished component they are not.  So this module compiles, at build
+time, every module that the app may still import later, keeps their byte
+code (`marshal` format) in `_MODULES`, and installs `BundleFinder` on
+`sys.meta_path`, which serves those imports at run time without any file
+system.
+
+Which modules, after `COMPONENTIZE_PY_BUNDLE` (the `--bundle` option):
+
+- `imported`: none beyond what is already imported (and the packages named
+  in `COMPONENTIZE_PY_BUNDLE_PACKAGES`);
+- `reachable` (default): every module that an `import` statement names in
+  the code of the app and its dependencies (the modules imported from the
+  `-p` folders and the bindings), also inside functions, and so on
+  transitively through the modules found; stdlib modules are followed as far
+  as importing them runs (their module and class bodies, not their
+  functions); imports under `if TYPE_CHECKING:` are not followed; plus the
+  modules that CPython's C code imports by name (`_IMPLICIT`);
+- `all`: every module in the stdlib and in the `-p` folders.
+
+Packages named in `COMPONENTIZE_PY_BUNDLE_PACKAGES` (comma-separated) are
+added with all their submodules in every mode, together with what they reach
+(in `reachable` mode); use it for modules imported by computed name
+(`importlib.import_module(name)`).
+
+Everything here runs in a deterministic interpreter, so the byte code, the
+dict order and thus the snapshot are the same on every build.
+"""
+
+import _imp
+import marshal
+import sys
+from _frozen_importlib import ModuleSpec
+from _frozen_importlib_external import PathFinder, SourceFileLoader
+
+# name -> (is_package, origin, marshalled code)
+_MODULES = {}
+
+# Where the stdlib is while building (runtime/init.c).
+_STDLIB = "/python/lib/"
+
+
+class BundleLoader:
+    """Executes a bundled module's code (a loader in the sense of PEP 451)."""
+
+    @staticmethod
+    def create_module(spec):
+        return None
+
+    @staticmethod
+    def exec_module(module):
+        code = marshal.loads(_MODULES[module.__spec__.name][2])
+        exec(code, module.__dict__)
+
+    @staticmethod
+    def is_package(name):
+        return _MODULES[name][0]
+
+
+class BundleFinder:
+    """Finds the modules in `_MODULES` (a meta path finder, PEP 451)."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        entry = _MODULES.get(name)
+        if entry is None:
+            return None
+        is_package, origin, _ = entry
+        spec = ModuleSpec(name, BundleLoader, origin=origin, is_package=is_package)
+        spec.has_location = origin is not None
+        return spec
+
+
+# ------------------------------------------------------------ build time
+
+# Sources of modules that are frozen under other names (`_frozen_importlib`,
+# `_frozen_importlib_external`); `importlib` imports them only as a fallback.
+_FROZEN_ALIASES = {"importlib._bootstrap", "importlib._bootstrap_external"}
+
+# Modules that CPython's C code imports by name, which no `import` statement
+# shows: `str.encode`, `bytes.decode` and `codecs.lookup` import
+# `encodings.<name>` (the common text codecs here; codecs named by a string
+# in the app's code are added too, see `_Collector.codecs`; `--bundle-package
+# encodings` for every one), and `datetime.strptime` imports `_strptime`
+# (with `datetime`: `_IMPLICIT_WITH`).
+_IMPLICIT = (
+    "encodings.ascii",
+    "encodings.cp1252",
+    "encodings.latin_1",
+    "encodings.raw_unicode_escape",
+    "encodings.unicode_escape",
+    "encodings.utf_16",
+    "encodings.utf_16_be",
+    "encodings.utf_16_le",
+    "encodings.utf_32",
+    "encodings.utf_32_be",
+    "encodings.utf_32_le",
+    "encodings.utf_8_sig",
+)
+_IMPLICIT_WITH = {"datetime": "_strptime"}
+
+# CPython 3.11's opcodes (checked against the `opcode` module in `collect`).
+_OPCODES = {
+    "CACHE": 0,
+    "LOAD_CONST": 100,
+    "LOAD_NAME": 101,
+    "LOAD_ATTR": 106,
+    "IMPORT_NAME": 108,
+    "POP_JUMP_FORWARD_IF_FALSE": 114,
+    "LOAD_GLOBAL": 116,
+    "EXTENDED_ARG": 144,
+}
+_CACHE = _OPCODES["CACHE"]
+_LOAD_CONST = _OPCODES["LOAD_CONST"]
+_IMPORT_NAME = _OPCODES["IMPORT_NAME"]
+_JUMP_IF_FALSE = _OPCODES["POP_JUMP_FORWARD_IF_FALSE"]
+_EXTENDED_ARG = _OPCODES["EXTENDED_ARG"]
+_LOAD_NAMES = {_OPCODES["LOAD_NAME"]: 0, _OPCODES["LOAD_ATTR"]: 0, _OPCODES["LOAD_GLOBAL"]: 1}
+
+
+# A function's code (also a lambda's, a comprehension's), not a class body's.
+_CO_NEWLOCALS = 0x0002
+
+
+def _imports_of(code, functions):
+    """Yield (name, fromlist, level) for every IMPORT_NAME in `code` and the
+    class bodies nested in it, and in the functions too when `functions`."""
+    raw = code.co_code
+    arg_high = 0
+    consts = [None, None]  # the last two LOAD_CONST values
+    type_checking = False  # the last instruction loaded TYPE_CHECKING
+    skip_to = 0  # the end of an `if TYPE_CHECKING:` block
+    for offset in range(0, len(raw), 2):
+        op = raw[offset]
+        arg = raw[offset + 1] | arg_high
+        if op == _EXTENDED_ARG:
+            arg_high = arg << 8
+            continue
+        arg_high = 0
+        if op == _CACHE or offset < skip_to:
+            continue
+        if op == _JUMP_IF_FALSE and type_checking:
+            # `if TYPE_CHECKING:` imports only for type checkers.
+            skip_to = offset + 2 + 2 * arg
+        type_checking = op in _LOAD_NAMES and code.co_names[arg >> _LOAD_NAMES[op]] == "TYPE_CHECKING"
+        if op == _LOAD_CONST:
+            consts = [consts[1], code.co_consts[arg]]
+            continue
+        if op == _IMPORT_NAME:
+            level, fromlist = consts
+            if isinstance(level, int):
+                yield code.co_names[arg], fromlist, level
+        consts = [None, None]
+    for const in code.co_consts:
+        if hasattr(const, "co_code") and (functions or not const.co_flags & _CO_NEWLOCALS):
+            yield from _imports_of(const, functions)
+
+
+def _absolute(name, package, level):
+    """The absolute module name of a relative import, or None."""
+    if level == 0:
+        return name
+    parts = package.split(".") if package else []
+    if level - 1 > len(parts) or not parts:
+        return None
+    base = ".".join(parts[: len(parts) - (level - 1)])
+    return f"{base}.{name}" if name else base
+
+
+class _Collector:
+    def __init__(self, loaded):
+        # The modules imported before bundling started: the app's. (Modules
+        # the bundler imports for itself are dropped again at the end.)
+        self.loaded = loaded
+        self.found = {}  # name -> (is_package, origin, marshalled code), new modules
+        self.known = {}  # name -> whether the module exists
+        self.specs = {}  # name -> spec or None
+        self.queue = []  # code objects to scan: (code, package)
+
+    def spec(self, name):
+        """The spec of `name` on the build-time path, without importing its
+        parents; None when there is no such module or it needs no bundling."""
+        if name in self.specs:
+            return self.specs[name]
+        spec = None
+        parent, _, _ = name.rpartition(".")
+        if name in sys.builtin_module_names or _imp.is_frozen(name):
+            spec = None
+        elif not parent:
+            spec = PathFinder.find_spec(name, sys.path)
+        else:
+            parent_spec = self.spec(parent)
+            locations = None
+            if parent in self.loaded:
+                locations = getattr(sys.modules[parent], "__path__", None)
+            elif parent_spec is not None:
+                locations = parent_spec.submodule_search_locations
+            if locations is not None:
+                spec = PathFinder.find_spec(name, list(locations))
+        self.specs[name] = spec
+        return spec
+
+    def add(self, name):
+        """Bundle module `name` (and its parents) unless it is imported
+        already, built in or frozen. Returns whether the module exists."""
+        if name not in self.known:
+            self.known[name] = False  # while looking: no cycles
+            self.known[name] = self._add(name)
+        return self.known[name]
+
+    def _add(self, name):
+        if name in self.loaded or name in sys.builtin_module_names or _imp.is_frozen(name):
+            return True
+        if name in _FROZEN_ALIASES:
+            return False
+        parent = name.rpartition(".")[0]
+        if parent and not self.add(parent):
+            return False
+        spec = self.spec(name)
+        if spec is None:
+            return False
+        is_package = spec.submodule_search_locations is not None
+        if isinstance(spec.loader, SourceFileLoader):
+            try:
+                code = compile(spec.loader.get_source(name), spec.origin, "exec", dont_inherit=True)
+            except (OSError, SyntaxError, ValueError) as error:
+                print(f"warning: not bundled: {name} ({error})", file=sys.stderr)
+                return False
+        elif spec.origin in (None, "namespace"):
+            code = compile("", f"<namespace package {name}>", "exec")
+            spec.origin = None
+        else:
+            return False
+        self.found[name] = (is_package, spec.origin, marshal.dumps(code))
+        self.queue.append((code, name if is_package else parent))
+        return True
+
+    def scan(self, code, package):
+        # The app's own code is followed into its functions (a function may
+        # import a module the first time it is called); stdlib code only as
+        # far as importing it runs (module and class bodies).
+        functions = not code.co_filename.startswith(_STDLIB)
+        if functions:
+            self.codecs(code)
+        for name, fromlist, level in _imports_of(code, functions):
+            target = _absolute(name, package, level)
+            if target is None:
+                continue
+            parts = target.split(".")
+            for i in range(1, len(parts) + 1):
+                if not self.add(".".join(parts[:i])):
+                    break
+            else:
+                for item in fromlist or ():
+                    if isinstance(item, str) and item != "*":
+                        self.add(f"{target}.{item}")
+
+    def codecs(self, code):
+        """Bundle the codecs that string constants in `code` name, as in
+        `text.encode("punycode")`: an encoding is looked up by name at run
+        time, by C code."""
+        import encodings
+        from encodings.aliases import aliases
+
+        for const in code.co_consts:
+            if hasattr(const, "co_code"):
+                self.codecs(const)
+            elif isinstance(const, str) and 0 < len(const) <= 32:
+                name = encodings.normalize_encoding(const).lower()
+                name = aliases.get(name, name)
+                if name.isidentifier():
+                    self.add("encodings." + name)
+
+    def drain(self):
+        while self.queue:
+            code, package = self.queue.pop()
+            self.scan(code, package)
+
+    def add_tree(self, name):
+        """`name` and, for a package, every module below it."""
+        if not self.add(name):
+            raise ImportError(
+                f"--bundle-package {name}: no module named {name!r} on the Python path"
+            )
+        locations = None
+        if name in self.loaded:
+            locations = getattr(sys.modules[name], "__path__", None)
+        elif self.found.get(name, (False,))[0]:
+            locations = self.spec(name).submodule_search_locations
+        for location in sorted(locations or ()):
+            self.add_folder(location, name + ".")
+
+    def add_folder(self, folder, prefix):
+        import os
+
+        try:
+            entries = sorted(os.listdir(folder))
+        except OSError:
+            return
+        for entry in entries:
+            path = os.path.join(folder, entry)
+            if entry.endswith(".py") and entry != "__init__.py":
+                stem = entry[:-3]
+                if stem.isidentifier():
+                    self.add(prefix + stem)
+            elif entry.isidentifier() and os.path.isdir(path):
+                if os.path.isfile(os.path.join(path, "__init__.py")):
+                    self.add_tree(prefix + entry)
+
+
+def _scan_imported(collector):
+    """Queue the code of every module imported so far that is not the
+    stdlib's: the app, its dependencies and the bindings."""
+    for name in sorted(collector.loaded - {__name__}):
+        module = sys.modules[name]
+        spec = getattr(module, "__spec__", None)
+        if spec is None or not isinstance(spec.loader, SourceFileLoader):
+            continue
+        if spec.origin.startswith(_STDLIB):
+            continue
+        try:
+            code = compile(spec.loader.get_source(name), spec.origin, "exec", dont_inherit=True)
+        except (OSError, SyntaxError, ValueError):
+            code = None
+        if code is not None:
+            package = name if hasattr(module, "__path__") else name.rpartition(".")[0]
+            collector.queue.append((code, package))
+
+
+def collect(mode, packages):
+    """Fill `_MODULES` for `mode` and the packages named in `packages`
+    (comma-separated; see the module docstring) and install the finder.
+    Returns the number of modules bundled and their size in bytes."""
+    packages = [name for name in packages.split(",") if name]
+    if mode not in ("imported", "reachable", "all"):
+        raise ValueError(f"unknown bundle mode {mode!r}")
+    before = set(sys.modules)
+    import opcode
+
+    if any(opcode.opmap[name] != value for name, value in _OPCODES.items()):
+        raise RuntimeError("bundle.py does not know this Python version's opcodes")
+    collector = _Collector(before)
+    if mode == "reachable":
+        _scan_imported(collector)
+        for name in _IMPLICIT:
+            collector.add(name)
+    for package in packages:
+        collector.add_tree(package)
+    if mode == "all":
+        for folder in sys.path:
+            collector.add_folder(folder, "")
+    if mode == "reachable":
+        collector.drain()
+        for module, implicit in _IMPLICIT_WITH.items():
+            if module in before or module in collector.found:
+                collector.add(implicit)
+        collector.drain()
+    else:
+        collector.queue.clear()
+    for name in sorted(collector.found):
+        _MODULES[name] = collector.found[name]
+    # Modules this function imported for itself are not the app's.
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+    # The build-time folders do not exist at run time: with an empty path the
+    # path finder makes no file system calls (none at all with --stub-wasi)
+    # and an import of a module that is not bundled fails at once.
+    sys.path.clear()
+    index = next(
+        (i for i, finder in enumerate(sys.meta_path) if finder is PathFinder),
+        len(sys.meta_path),
+    )
+    sys.meta_path.insert(index, BundleFinder)
+    return len(_MODULES), sum(len(entry[2]) for entry in _MODULES.values())
