@@ -38,7 +38,7 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("load") => load(&args[1..]),
         Some("worker") => worker(&args[1..]),
-        _ => bail!("usage: bench load COMPONENT [CALL] [N] | bench worker N PROGRAM ARGS..."),
+        _ => bail!("usage: bench load COMPONENT [CALL] [N] [ARG] | bench worker N PROGRAM ARGS..."),
     }
 }
 
@@ -46,6 +46,8 @@ fn load(args: &[String]) -> Result<()> {
     let path = args.first().context("missing COMPONENT")?;
     let call = args.get(1).map(String::as_str).unwrap_or("");
     let n: u32 = args.get(2).map(|n| n.parse()).transpose()?.unwrap_or(10_000);
+    // The string argument of CALL.
+    let arg = args.get(3).map(String::as_str).unwrap_or("world");
     let bytes = std::fs::read(path)?;
     let engine = run::engine()?;
     let linker = run::linker(&engine)?;
@@ -77,14 +79,21 @@ fn load(args: &[String]) -> Result<()> {
                 let instantiate = start.elapsed().as_secs_f64();
                 let func = instance.get_typed_func::<(&str,), (String,)>(&mut store, name)?;
                 let t = Instant::now();
-                let (out,) = func.call_async(&mut store, ("world",)).await?;
+                let (out,) = match func.call_async(&mut store, (arg,)).await {
+                    Ok(out) => out,
+                    Err(error) => {
+                        // Still report the load times (scripts/bench-bundle.sh).
+                        println!("{{\"compile\": {compile}, \"instantiate\": {instantiate}, \"failed\": true}}");
+                        return Err(error.into());
+                    }
+                };
                 let first = t.elapsed().as_secs_f64();
                 if out.is_empty() {
                     bail!("empty result");
                 }
                 let t = Instant::now();
                 for _ in 0..n {
-                    func.call_async(&mut store, ("world",)).await?;
+                    func.call_async(&mut store, (arg,)).await?;
                 }
                 let per_call = t.elapsed().as_secs_f64() / f64::from(n.max(1));
                 print_json(compile, instantiate, first, per_call, n);
