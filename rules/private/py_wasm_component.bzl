@@ -101,6 +101,9 @@ def _py_wasm_component_impl(ctx):
     args.add(app)
     args.add("--python-path", pypath)
     args.add("--output", out)
+    if ctx.attr.bundle != "reachable":
+        args.add("--bundle", ctx.attr.bundle)
+    args.add_all(ctx.attr.bundle_packages, before_each = "--bundle-package")
 
     ctx.actions.run(
         executable = compiler.compiler,
@@ -141,6 +144,12 @@ worker (action mnemonic `Componentize`).""",
         "wit_features": attr.string_list(doc = "WIT @unstable feature gates to enable (--features)"),
         "all_features": attr.bool(doc = "enable every WIT @unstable feature gate"),
         "out": attr.output(doc = "the component file; default `<name>.wasm`"),
+        "bundle": attr.string(
+            default = "reachable",
+            values = ["reachable", "imported", "all"],
+            doc = "modules carried for imports at run time (--bundle)",
+        ),
+        "bundle_packages": attr.string_list(doc = "modules or packages carried whole (--bundle-package)"),
     },
     toolchains = [COMPILER_TOOLCHAIN_TYPE, RUNTIME_TOOLCHAIN_TYPE],
     provides = [PyWasmComponentInfo],
