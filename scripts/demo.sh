@@ -16,4 +16,9 @@ echo "== examples/cli: a wasi:cli/command component"
 (cd "$root/examples/cli" && "$cpy" -d wit -w wasi:cli/command@0.2.0 componentize cli -o "$out/cli.wasm")
 "$cpy" run "$out/cli.wasm" some arguments
 
+echo "== examples/kv: a counter kept in the host's key-value store (examples/kv/host.rs)"
+(cd "$root/examples/kv" && "$cpy" -q -d wit componentize app -o "$out/kv.wasm")
+(cd "$root" && cargo build --release --locked -q --example kv-host)
+"$root/target/release/examples/kv-host" "$out/kv.wasm" 'visit("home")' 'visit("home")' 'visit("about")' 'report()'
+
 ls -l "$out"/*.wasm
