@@ -41,8 +41,17 @@ port=
 install_nginx() {
   command -v nginx >/dev/null 2>&1 && return 0
   echo "installing nginx-full (apt-get)"
+  # The package's postinst must not start a system nginx service: a
+  # policy-rc.d that denies every start, for the time of the install only.
+  local policy=/usr/sbin/policy-rc.d own_policy= status=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && own_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-full \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-full; }
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-full; } \
+    || status=1
+  [ -z "$own_policy" ] || rm -f "$policy"
+  return $status
 }
 start_nginx() {
   install_nginx || return 1
