@@ -194,7 +194,7 @@ dc_first() {
 dc_second() {
   dc_build 2 || return 1
   # "INFO: N processes: M disk cache hit, K internal." and nothing else:
-  # 3 Componentize + 7 WasiCcCompile + 1 WasiLink at least.
+  # 3 Componentize + 1 WasiLink + one WasiCcCompile per runtime/*.c (10 now).
   summary_only "$logs/disk2.build.log" "disk cache hit" 11 || return 1
   spawns "$logs/disk2.exec.json" | python3 -c '
 import json, sys
