@@ -28,9 +28,16 @@
 #     that Bazel's built-in bazel_tools wants from the Bazel Central Registry),
 #     and rules_componentize_py pointing at this checkout.
 #
+# Startup options given before the command are passed on; an
+# --output_base=DIR among them (inside the repository) is honoured when
+# looking for the running server below.
+#
 # Environment:
 #   BAZEL_SH_QUIET=1    no provisioning progress lines
 #   BAZEL_SH_NO_CHROOT=1  refuse to provision (fail if no bazel on PATH)
+#   BAZEL_SH_ENV="HOME=/x USER=ci TMPDIR=/y"  the Bazel client's environment
+#     inside the chroot, over the defaults (HOME=/root USER=root); used by
+#     scripts/test-remote-cache.sh to play two CI machines' users
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -172,8 +179,18 @@ find_workspace() {
 }
 server_ns=
 ws=$(find_workspace "$cwd")
+ob=
 if [ -n "$ws" ]; then
   ob="$user_root/$(printf %s "$ws" | md5sum | cut -d' ' -f1)"
+fi
+for a in "$@"; do
+  case "$a" in
+    --output_base=*) ob=${a#--output_base=} ;;
+    --*) ;;
+    *) break ;;   # the command: what follows are its options
+  esac
+done
+if [ -n "$ob" ]; then
   pid=$(cat "$ob/server/server.pid.txt" 2>/dev/null || true)
   if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] \
      && tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "--output_base=$ob" \
@@ -184,6 +201,8 @@ fi
 
 exec_env=(env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
           LANG=C.UTF-8 TERM="${TERM:-dumb}" USER=root)
+# shellcheck disable=SC2206  # NAME=VALUE words, split on purpose
+[ -z "${BAZEL_SH_ENV:-}" ] || exec_env+=(${BAZEL_SH_ENV})
 if [ -n "$server_ns" ] && nsenter --mount="$server_ns" -- test -x "$chroot_dir/usr/bin/bazel" 2>/dev/null; then
   exec nsenter --mount="$server_ns" -- chroot "$chroot_dir" /bin/sh -c 'cd "$0" && exec "$@"' \
     "$cwd" "${exec_env[@]}" bazel "${startup[@]}" "$@"

@@ -28,41 +28,20 @@ set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 ws="$root/tests/bazel/workspace"
-bazel="$root/scripts/bazel.sh"
 logs="$root/.toolchain/test-bazel-logs"
 det="$root/.toolchain/bazel-det"
-rm -rf "$logs" && mkdir -p "$logs"
+# check, finish, ensure_setup, in_ws, copy_ws, spawns, summary, summary_only
+. "$root/scripts/lib/test-lib.sh"
 components=(greeter/greeter.wasm geometry/geometry.wasm cli/cli.wasm)
-t_start=$(date +%s)
-
-passed=0 failed=0 failures=()
-# check NAME CMD...: run CMD (output to a log), count it.
-check() {
-  local name=$1; shift
-  local log="$logs/$(echo "$name" | tr -c 'A-Za-z0-9_.\n-' '_').log" t0=$(date +%s)
-  if "$@" >"$log" 2>&1; then
-    passed=$((passed + 1)); printf 'PASS  %-62s %4ss\n' "$name" $(( $(date +%s) - t0 ))
-  else
-    failed=$((failed + 1)); failures+=("$name")
-    printf 'FAIL  %-62s %4ss  (log: %s)\n' "$name" $(( $(date +%s) - t0 )) "$log"
-    tail -25 "$log" | sed 's/^/      /'
-  fi
-}
 
 # --------------------------------------------------------------- set-up
 # The compiler; CPython for WASI (.toolchain/python, the default CPython
 # toolchain); setup.sh's interpreter module (compared with Bazel's).
-if [ ! -x "$root/target/release/componentize-py" ] || [ ! -f "$root/.toolchain/python/.done" ] \
-   || [ ! -f "$root/.toolchain/runtime/interpreter.wasm" ]; then
-  echo "== compiler, CPython or runtime missing: running scripts/setup.sh"
-  bash "$root/scripts/setup.sh" || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
-fi
+ensure_setup
 
 echo "== Bazel (scripts/bazel.sh; provisions .toolchain/bazel-chroot on first use)"
 bazel_version() { "$bazel" --version | tee /dev/stderr | grep -qx 'bazel 7.7.1'; }
 check "bazel --version is 7.7.1 (provisioning included)" bazel_version
-
-in_ws() { (cd "$1" && shift && "$bazel" "$@"); }
 
 expect_test_failure() {
   # `bazel test` exits 3 when the build succeeded but a test failed.
@@ -88,26 +67,6 @@ aquery_worker() {
   ! echo "$out" | grep -q '^  Environment:' || return 1
   ! echo "$out" | sed -n '/Command Line:/,/)$/p' | grep -q ' /'
 }
-
-# spawns LOG: the execution log's spawns (--execution_log_json_file), one JSON
-# object per line, for the python checks below.
-spawns() {
-  python3 -c '
-import json, sys
-text = open(sys.argv[1]).read()
-dec, i = json.JSONDecoder(), 0
-while i < len(text):
-    while i < len(text) and text[i].isspace():
-        i += 1
-    if i >= len(text):
-        break
-    obj, i = dec.raw_decode(text, i)
-    print(json.dumps(obj))
-' "$1"
-}
-
-# summary LOG: Bazel's "INFO: N processes: ..." line of a build's output.
-summary() { grep -E '^INFO: [0-9]+ processes?: ' "$1" | tail -1; }
 
 save_hashes() { (cd "$ws/bazel-bin" && sha256sum "${components[@]}") > "$1"; cat "$1"; }
 same_hashes() { cmp "$1" "$2" && echo "identical: $1 $2"; }
@@ -234,20 +193,9 @@ dc_first() {
 }
 dc_second() {
   dc_build 2 || return 1
-  local line; line=$(summary "$logs/disk2.build.log")
-  # "INFO: N processes: M disk cache hit, K internal." and nothing else.
-  echo "$line" | python3 -c '
-import re, sys
-line = sys.stdin.read().strip()
-kinds = dict((k.strip(), int(n)) for n, k in re.findall(r"(\d+) ([a-z -]+?)(?:[,.]|$)", line.split(":", 2)[2]))
-print(kinds)
-hits = kinds.pop("disk cache hit", 0)
-kinds.pop("internal", None)
-# 3 Componentize + 7 WasiCcCompile + 1 WasiLink at least.
-ok = hits >= 11 and not kinds
-print("disk cache hits:", hits, "(want >= 11); other executed spawns:", kinds or "none")
-sys.exit(0 if ok else 1)
-' || return 1
+  # "INFO: N processes: M disk cache hit, K internal." and nothing else:
+  # 3 Componentize + 1 WasiLink + one WasiCcCompile per runtime/*.c (10 now).
+  summary_only "$logs/disk2.build.log" "disk cache hit" 11 || return 1
   spawns "$logs/disk2.exec.json" | python3 -c '
 import json, sys
 sp = list(map(json.loads, sys.stdin))
@@ -329,9 +277,6 @@ check "WORKSPACE and bzlmod components are byte-identical" same_hashes "$logs/bz
 echo "== determinism: two copies of the workspace at different absolute paths"
 rm -rf "$det"
 copies=("$det/one/ws" "$det/other-place/x/ws")
-copy_ws() {
-  mkdir -p "$1" && tar -C "$ws" --exclude='./bazel-*' -cf - . | tar -C "$1" -xf -
-}
 exec_log_ok() {
   # Every Componentize spawn ran in a worker with argv [compiler, @flagfile],
   # and the workers were multiplex ones (bazel-workers/multiplex-worker-*-Componentize.log).
@@ -352,7 +297,7 @@ sys.exit(0 if ok else 1)
 '
 }
 for c in "${copies[@]}"; do
-  check "copy at $c" copy_ws "$c"
+  check "copy at $c" copy_ws "$ws" "$c"
   check "build //... in $c (execution log)" in_ws "$c" build //... --execution_log_json_file="$c/exec.json"
   check "Componentize ran as multiplex worker with @flagfile in $c" exec_log_ok "$c/exec.json" "$c"
   for comp in "${components[@]}"; do
@@ -367,9 +312,4 @@ rm -rf "$det"
 # Stop the test workspace's Bazel server (and its workers).
 in_ws "$ws" shutdown >/dev/null 2>&1
 
-elapsed=$(( $(date +%s) - t_start ))
-echo
-echo "== $(( elapsed / 60 )) min $(( elapsed % 60 )) s"
-[ "$failed" -eq 0 ] || printf 'failed: %s\n' "${failures[@]}"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

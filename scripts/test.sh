@@ -3,7 +3,10 @@
 # and the end-to-end tests, which build real components with the real binary
 # and run them under the embedded Wasmtime, then the Bazel rules' tests
 # (scripts/test-bazel.sh: Bazel 7.7.1 in a project-local Debian sid chroot,
-# provisioned on first use). Fails if either part fails.
+# provisioned on first use), then the remote cache test
+# (scripts/test-remote-cache.sh: an nginx HTTP cache on loopback shared by two
+# checkouts playing two CI machines). Fails if any part fails (both Bazel
+# scripts run, so one failing does not hide the other's results).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh" --no-compiler
@@ -12,4 +15,7 @@ cd "$root"
 export COMPONENTIZE_PY_CACHE_DIR="$root/target/componentize-py-cache"
 cargo test --release --locked --workspace 2>&1
 # cargo test built target/release/componentize-py, which the Bazel tests use.
-bash "$root/scripts/test-bazel.sh"
+status=0
+bash "$root/scripts/test-bazel.sh" || status=1
+bash "$root/scripts/test-remote-cache.sh" || status=1
+exit $status
