@@ -254,15 +254,17 @@ pub fn generate_with(
     let generator = Generator::new(resolve, world, metadata, options)?;
     let world_name = &resolve.worlds[world].name;
     let package = options.package();
+    // A dotted package (`sdk.bindings`, see `config`) lives in `sdk/bindings/`.
+    let folder = package.replace('.', "/");
 
     let mut files = BTreeMap::new();
     let mut add = |(path, contents): (String, String)| files.insert(path, contents);
-    add((format!("{package}/types.py"), TYPES_PY.to_string()));
+    add((format!("{folder}/types.py"), TYPES_PY.to_string()));
     add(generator
         .world_module()
         .with_context(|| format!("generating the bindings of world `{world_name}`"))?);
     add((
-        format!("{package}/imports/__init__.py"),
+        format!("{folder}/imports/__init__.py"),
         "\"\"\"\nThe world's imported interfaces, one module each.\n\"\"\"\n".to_string(),
     ));
     for interface in &generator.imports {
@@ -307,7 +309,7 @@ impl Module {
 
     /// The file of this module, relative to the output directory.
     fn file_path(&self) -> String {
-        let mut path = self.package.clone();
+        let mut path = self.package.replace('.', "/");
         for part in self.path.split('.').filter(|part| !part.is_empty()) {
             path.push('/');
             path.push_str(part);
@@ -390,7 +392,10 @@ impl<'a> Generator<'a> {
         options: &'a Options,
     ) -> Result<Self> {
         let package = options.package();
-        check_identifier(package, "--world-module")?;
+        // Dotted: a package inside another (`sdk.bindings`, see `config`).
+        for part in package.split('.') {
+            check_identifier(part, "--world-module")?;
+        }
         let world_def = &resolve.worlds[world];
         let imports = world_interfaces(
             resolve,

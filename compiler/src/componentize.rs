@@ -1,6 +1,6 @@
 //! The whole build: WIT + Python app -> component file.
 
-use crate::{bindings, bundle, merge, preinit, toolchain::Toolchain, wit};
+use crate::{bindings, bundle, config, merge, preinit, toolchain::Toolchain, wit};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -51,21 +51,41 @@ pub fn componentize(
     };
 
     progress("resolving WIT");
-    let (resolve, world) = wit::resolve(&request.wit)?;
     check_app_exists(&request.app, &request.python_path)?;
     request.bundle.check()?;
+    let libraries = config::discover(&request.python_path)?;
+    let (wit_options, naming, bindings_mount) =
+        config::apply(&libraries, &request.wit, &request.bindings)?;
+    let (resolve, world) = wit::resolve(&wit_options)?;
     lap(&mut report, "resolve WIT");
 
     progress("generating bindings");
     let (dylib, metadata) = wit_dylib::create_with_metadata(&resolve, world, None)
         .context("generating the bindings library")?;
-    let mut files = bindings::generate_with(&resolve, world, &metadata, &request.bindings)?;
-    files.push((bundle::MODULE_FILE.to_string(), bundle::SOURCE.to_string()));
-    let bundled = tempfile::Builder::new()
-        .prefix("componentize-py-")
-        .tempdir()
-        .context("creating a temporary folder")?;
-    write_files(bundled.path(), &files)?;
+    let files = bindings::generate_with(&resolve, world, &metadata, &naming)?;
+    let temp_dir = || {
+        tempfile::Builder::new()
+            .prefix("componentize-py-")
+            .tempdir()
+            .context("creating a temporary folder")
+    };
+    let bundled = temp_dir()?;
+    write_files(bundled.path(), &[(bundle::MODULE_FILE.to_string(), bundle::SOURCE.to_string())])?;
+    // The bindings go on the path, or over the folder where a dependency's
+    // componentize-py.toml wants them (`config::BindingsMount`).
+    let library_bindings = temp_dir()?;
+    let mut mounts = Vec::new();
+    match &bindings_mount {
+        None => write_files(bundled.path(), &files)?,
+        Some(mount) => {
+            write_files(library_bindings.path(), &files)?;
+            let guest = std::iter::once(format!("/app/{}", mount.python_path_index))
+                .chain(mount.folder.iter().map(|part| part.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>()
+                .join("/");
+            mounts.push((library_bindings.path().join(&mount.folder), guest));
+        }
+    }
     lap(&mut report, "bindings");
 
     let interpreter = std::fs::read(&toolchain.interpreter)
@@ -95,7 +115,8 @@ pub fn componentize(
             bindings: bundled.path(),
             python_path: &request.python_path,
             app: &request.app,
-            world_module: request.bindings.package(),
+            world_module: naming.package(),
+            mounts: &mounts,
             bundle: &request.bundle,
             hidden_name,
         },

@@ -12,6 +12,7 @@ pub mod bindings;
 pub mod bundle;
 pub mod merge;
 pub mod componentize;
+pub mod config;
 pub mod preinit;
 pub mod run;
 pub mod toolchain;

@@ -275,6 +275,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
         worlds: cli.world,
         features: cli.features,
         all_features: cli.all_features,
+        library_paths: Vec::new(),
     };
     let toolchain = cli.toolchain.map(|dir| rebase(base, dir));
     let naming = bindings::Options {

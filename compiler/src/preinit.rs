@@ -40,6 +40,9 @@ pub struct Inputs<'a> {
     pub app: &'a str,
     /// The generated package, whose `_registry` the runtime imports.
     pub world_module: &'a str,
+    /// More host folders and their guest paths (inside a `-p` folder's,
+    /// which they shadow): the bindings where a dependency wants them.
+    pub mounts: &'a [(PathBuf, String)],
     /// Which modules to keep for imports at run time.
     pub bundle: &'a crate::bundle::Options,
     /// A file name left out of directory listings during initialisation: the
@@ -378,6 +381,9 @@ fn wasi_context(
         let guest = format!("/app/{i}");
         preopen(&mut wasi, dir, &guest)?;
         guest_path.push(guest);
+    }
+    for (host, guest) in inputs.mounts {
+        preopen(&mut wasi, host, guest)?;
     }
     for (key, value) in inputs.bundle.env() {
         wasi.env(key, value);

@@ -24,6 +24,10 @@ pub struct WitOptions {
     pub features: Vec<String>,
     /// Enable every feature gate.
     pub all_features: bool,
+    /// WIT folders of dependencies (`wit_directory` in a
+    /// `componentize-py.toml`, see [`crate::config`]): each one's world is
+    /// merged into the selected world.
+    pub library_paths: Vec<PathBuf>,
 }
 
 /// Resolve the WIT described by `options` and select (or merge) its world.
@@ -35,10 +39,15 @@ pub struct WitOptions {
 /// A world whose functions use a WIT feature the runtime does not support
 /// (see [`check_supported`]) is an error.
 pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
-    if options.paths.is_empty() {
+    // Without `-d`, a dependency's WIT folder is the main WIT.
+    let (paths, libraries) = match (options.paths.is_empty(), options.library_paths.split_first()) {
+        (true, Some((first, rest))) => (std::slice::from_ref(first), rest),
+        _ => (options.paths.as_slice(), options.library_paths.as_slice()),
+    };
+    if paths.is_empty() {
         bail!("no WIT given: pass a WIT file or directory with `-d`/`--wit-path`");
     }
-    for path in &options.paths {
+    for path in paths {
         if !path.exists() {
             bail!("WIT path `{}` does not exist", path.display());
         }
@@ -55,12 +64,12 @@ pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
 
     // First the user's WIT alone; when it refers to WASI packages it does not
     // carry, again with the bundled WASI packages loaded first.
-    let (mut resolve, main) = match push_paths(new_resolve(), &options.paths, false) {
+    let (mut resolve, main) = match push_paths(new_resolve(), paths, false) {
         Ok(ok) => ok,
         Err(first_error) => {
             let mut with_wasi = new_resolve();
             add_wasi(&mut with_wasi).context("loading the bundled WASI WIT packages")?;
-            match push_paths(with_wasi, &options.paths, true) {
+            match push_paths(with_wasi, paths, true) {
                 Ok(ok) => ok,
                 Err(_) => return Err(first_error),
             }
@@ -76,6 +85,20 @@ pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
         worlds.push(select_world(&resolve, &main, Some(name))?);
     }
     let world = worlds[0];
+    for path in libraries {
+        let (with_library, library_main) = push_paths(resolve, std::slice::from_ref(path), true)
+            .with_context(|| format!("loading the WIT of a dependency, `{}`", path.display()))?;
+        resolve = with_library;
+        // The folder's only world, else the one named like the first `-w`.
+        let name = options.worlds.first().map(|name| name.rsplit('/').next().unwrap_or(name));
+        let library_world = select_world(&resolve, &library_main, None)
+            .or_else(|error| match name {
+                Some(name) => select_world(&resolve, &library_main, Some(name)),
+                None => Err(error),
+            })
+            .with_context(|| format!("choosing the world of `{}`", path.display()))?;
+        worlds.push(library_world);
+    }
     for other in &worlds[1..] {
         let mut clone_maps = Default::default();
         resolve

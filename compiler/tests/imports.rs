@@ -201,3 +201,57 @@ fn bundled_components_are_byte_identical_across_checkouts() {
     build(&copy, "imports.wit", "app", None, &["--bundle-package", "email"], &b);
     assert!(std::fs::read(&a.wasm).unwrap() == std::fs::read(&b).unwrap(), "outputs differ");
 }
+
+/// Run `--invoke` calls; the printed results.
+fn invoke(wasm: &Path, calls: &[&str]) -> String {
+    let mut command = compiler();
+    command.arg("run");
+    for call in calls {
+        command.args(["--invoke", call]);
+    }
+    let output = command.arg(wasm).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    text(&output.stdout)
+}
+
+#[test]
+fn componentize_py_toml_of_a_dependency_brings_its_wit_and_names() {
+    // tests/fixtures/sdk/deps/greeter_sdk carries componentize-py.toml:
+    // its WIT world, the bindings at greeter_sdk/bindings (shadowing the
+    // placeholder there, which raises), and module names for one import
+    // and one export.
+    let fixture = repo().join("tests/fixtures/sdk");
+    let tmp = tempfile::tempdir().unwrap();
+
+    // No -d: the dependency's world is the component's.
+    let wasm = tmp.path().join("sdk.wasm");
+    let out = wasm.to_str().unwrap();
+    let output = componentize_py(&fixture, &["componentize", "app", "-p", ".", "-p", "deps", "-o", out]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(invoke(&wasm, &[r#"greet("x")"#]), "\"Hi, x (clock ok)\"\n");
+
+    // With the app's own world: the dependency's world is merged into it.
+    let merged = tmp.path().join("merged.wasm");
+    let out = merged.to_str().unwrap();
+    let output = componentize_py(
+        &fixture,
+        &["-d", "app.wit", "componentize", "app", "-p", ".", "-p", "deps", "-o", out],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        invoke(&merged, &[r#"greet("y")"#, "hello()"]),
+        "\"Hi, y (clock ok)\"\n\"hello, and the SDK exports Greeting\"\n"
+    );
+
+    // The dependency decides where the bindings go: --world-module conflicts.
+    let output = componentize_py(
+        &fixture,
+        &["--world-module", "mine", "componentize", "app", "-p", ".", "-p", "deps", "-o", out],
+    );
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("--world-module `mine` conflicts with package `greeter_sdk`"),
+        "{}",
+        text(&output.stderr)
+    );
+}
