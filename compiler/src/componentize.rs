@@ -51,12 +51,12 @@ pub fn componentize(
     };
 
     progress("resolving WIT");
-    check_app_exists(&request.app, &request.python_path)?;
-    request.bundle.check()?;
     let libraries = config::discover(&request.python_path)?;
     let (wit_options, naming, bindings_mount) =
         config::apply(&libraries, &request.wit, &request.bindings)?;
     let (resolve, world) = wit::resolve(&wit_options)?;
+    check_app_exists(&request.app, &request.python_path)?;
+    request.bundle.check()?;
     lap(&mut report, "resolve WIT");
 
     progress("generating bindings");

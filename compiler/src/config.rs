@@ -57,13 +57,17 @@ impl Library {
 }
 
 /// Find every `componentize-py.toml` below the `-p` folders, in path order
-/// and sorted by path within a folder.
+/// and sorted by path within a folder. Entries that are not folders are
+/// skipped.
 pub fn discover(python_path: &[PathBuf]) -> Result<Vec<Library>> {
     let mut libraries: Vec<Library> = Vec::new();
     // A `-p` folder inside another (`-p . -p deps`) is searched as its own
     // entry only: its packages are top-level packages there.
     let roots: Vec<PathBuf> = python_path.iter().filter_map(|p| p.canonicalize().ok()).collect();
     for (index, root) in python_path.iter().enumerate() {
+        if !root.is_dir() {
+            continue; // reported with the app's search (`componentize`)
+        }
         let mut found = Vec::new();
         let others: Vec<&PathBuf> = match root.canonicalize() {
             Ok(own) => roots.iter().filter(|r| **r != own).collect(),

@@ -253,6 +253,28 @@ fn every_value_type_round_trips() {
     assert_eq!(host.call("bytes-len([1, 2, 3])").unwrap(), "3");
     assert_eq!(host.call("divide(7, 2)").unwrap(), "ok(3)");
     assert_eq!(host.call("divide(1, 0)").unwrap(), r#"err("division by zero")"#);
+    // result<_, E>: None is `ok`, `raise Err(e)` is `err(e)`.
+    assert_eq!(host.call(r#"check-name("ada")"#).unwrap(), "ok");
+    assert_eq!(host.call(r#"check-name("")"#).unwrap(), "err(red)");
+}
+
+#[test]
+fn other_exceptions_in_a_result_export_trap_with_traceback() {
+    // Only `Err(e)` maps to the error case; a ValueError in an export
+    // returning result<_, string> traps, with the traceback on stderr.
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = tmp.path().join("checker.wasm");
+    build(&repo().join("tests/fixtures/errors"), "checker.wit", "checker", "result_raises", &wasm);
+    let run = |call: &str| compiler().args(["run", "--invoke", call, wasm.to_str().unwrap()]).output().unwrap();
+    let ok = run(r#"check-name("ada")"#);
+    assert_eq!(text(&ok.stdout), "ok\n", "{}", text(&ok.stderr));
+    assert_eq!(text(&run(r#"check-name("")"#).stdout), "err(\"empty name\")\n");
+    let output = run(r#"check-name("boom")"#);
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("Traceback"), "{stderr}");
+    assert!(stderr.contains("ValueError: boom is not a name"), "{stderr}");
+    assert!(stderr.contains("wasm trap"), "{stderr}");
 }
 
 #[test]
