@@ -95,6 +95,10 @@ enum Command {
         /// The component file to write.
         #[arg(short, long)]
         output: PathBuf,
+        /// Import no WASI interface: every WASI call (print, clocks, files,
+        /// random) traps. For sandboxes and hosts without WASI.
+        #[arg(short = 's', long = "stub-wasi")]
+        stub_wasi: bool,
     },
     /// Write the Python bindings (package `wit_world`) for the world.
     Bindings {
@@ -108,6 +112,14 @@ enum Command {
         /// results are printed in WAVE.
         #[arg(long)]
         invoke: Vec<String>,
+        /// Cap each linear memory of the component at SIZE (e.g. `64M`,
+        /// `1G`); growing beyond it stops the component with an error.
+        #[arg(long, value_name = "SIZE", value_parser = run::parse_size)]
+        max_memory: Option<usize>,
+        /// Stop the component after DURATION (e.g. `2s`, `500ms`) with an
+        /// error; compilation is not counted.
+        #[arg(long, value_name = "DURATION", value_parser = run::parse_duration)]
+        timeout: Option<std::time::Duration>,
         /// The component file.
         component: PathBuf,
         /// Arguments passed to the component.
@@ -276,6 +288,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
             app,
             python_path,
             output,
+            stub_wasi,
         } => {
             let toolchain = Toolchain::find(toolchain.as_deref())?;
             let python_path = if python_path.is_empty() {
@@ -289,6 +302,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
                 python_path: rebase_all(python_path),
                 output: rebase(base, output),
                 bindings: naming,
+                stub_wasi,
             };
             let quiet = cli.quiet;
             let mut progress = |step: &str| {
@@ -329,13 +343,19 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
         }
         Command::Run {
             invoke,
+            max_memory,
+            timeout,
             component,
             args,
         } => {
             if !console.owns_stdio() {
                 bail!("`run` is not available in worker mode: the component would use the worker's stdio");
             }
-            run::run(&rebase(base, component), &invoke, &args)
+            let limits = run::Limits {
+                max_memory,
+                timeout,
+            };
+            run::run(&rebase(base, component), &invoke, &args, &limits)
         }
     }
 }
