@@ -13,6 +13,7 @@ pub mod merge;
 pub mod componentize;
 pub mod preinit;
 pub mod run;
+pub mod serve;
 pub mod stub_wasi;
 pub mod toolchain;
 pub mod wit;

@@ -6,7 +6,7 @@ mod worker;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use componentize_py::{bindings, componentize, run, toolchain::Toolchain, wit};
+use componentize_py::{bindings, componentize, run, serve, toolchain::Toolchain, wit};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -124,6 +124,17 @@ enum Command {
         component: PathBuf,
         /// Arguments passed to the component.
         args: Vec<String>,
+    },
+    /// Serve HTTP with a `wasi:http/proxy` component (its
+    /// `wasi:http/incoming-handler`), one instance per request, until
+    /// Ctrl-C.
+    Serve {
+        /// Address to listen on; port 0 picks a free port. The address
+        /// actually used is printed.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// The component file.
+        component: PathBuf,
     },
 }
 
@@ -356,6 +367,12 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
                 timeout,
             };
             run::run(&rebase(base, component), &invoke, &args, &limits)
+        }
+        Command::Serve { addr, component } => {
+            if !console.owns_stdio() {
+                bail!("`serve` is not available in worker mode");
+            }
+            serve::serve(&rebase(base, component), addr)
         }
     }
 }
