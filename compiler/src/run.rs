@@ -278,8 +278,15 @@ const DISK_CACHE_ENTRIES: usize = 8;
 /// compiled by Cranelift (and then cached). A cache problem never fails a
 /// run: it only costs the compile.
 pub fn load(engine: &Engine, path: &Path) -> Result<Component> {
+    load_tagged(engine, path, "run")
+}
+
+/// [`load`] with a cache entry of its own per `tag`, for engines whose
+/// settings change the compiled code without changing Wasmtime's
+/// compatibility hash.
+pub fn load_tagged(engine: &Engine, path: &Path, tag: &str) -> Result<Component> {
     let bytes = std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
-    let key = crate::preinit::cache_key(engine, "run", &bytes);
+    let key = crate::preinit::cache_key(engine, tag, &bytes);
     let file = crate::preinit::cache_file(&key, "cwasm-component");
     if let Some(file) = &file {
         // SAFETY: the file was written by `Component::serialize` of this
