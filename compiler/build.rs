@@ -20,26 +20,30 @@ fn main() {
     );
     let metadata: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("parsing `cargo metadata` output");
-    let wasi_manifest = metadata["packages"]
-        .as_array()
-        .expect("packages array")
-        .iter()
-        .find(|p| p["name"] == "wasmtime-wasi")
-        .and_then(|p| p["manifest_path"].as_str())
-        .expect("wasmtime-wasi in the dependency graph");
-    let deps = PathBuf::from(wasi_manifest)
-        .parent()
-        .unwrap()
-        .join("src/p2/wit/deps");
+    let crate_dir = |name: &str| -> PathBuf {
+        let manifest = metadata["packages"]
+            .as_array()
+            .expect("packages array")
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["manifest_path"].as_str())
+            .unwrap_or_else(|| panic!("{name} in the dependency graph"));
+        PathBuf::from(manifest).parent().unwrap().to_path_buf()
+    };
+    let deps = crate_dir("wasmtime-wasi").join("src/p2/wit/deps");
+    // wasi:http (same WASI version) ships with the `wasmtime-wasi-http` crate.
+    let http_deps = crate_dir("wasmtime-wasi-http").join("wit/deps");
 
     // Dependency order: each package only uses the ones before it.
-    let order = ["io", "clocks", "random", "filesystem", "sockets", "cli"];
+    let order = ["io", "clocks", "random", "filesystem", "sockets", "cli", "http"];
     let mut code = String::from(
-        "/// WASI 0.2 WIT files from the `wasmtime-wasi` crate, in dependency order.\n\
+        "/// WASI 0.2 WIT files from the `wasmtime-wasi` and `wasmtime-wasi-http`\n\
+         /// crates, in dependency order.\n\
          pub const WASI_WIT: &[(&str, &str)] = &[\n",
     );
     for name in order {
-        let path = deps.join(format!("{name}.wit"));
+        let dir = if name == "http" { &http_deps } else { &deps };
+        let path = dir.join(format!("{name}.wit"));
         assert!(path.exists(), "missing {}", path.display());
         println!("cargo:rerun-if-changed={}", path.display());
         code.push_str(&format!(

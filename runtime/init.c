@@ -28,6 +28,7 @@ bool *rt_export_is_method = NULL;
 char rt_registry_name[RT_REGISTRY_NAME_MAX] = "";
 
 static bool refreshed_at_run_time = false;
+static void settle_without_wasi(void);
 
 // ---------------------------------------------------------------- CPython start
 
@@ -395,6 +396,7 @@ RT_EXPORT("componentize-py-init") void componentize_py_init(void) {
 
   // 4. Modules for imports at run time.
   bundle_modules();
+  settle_without_wasi();
 
   // 5. Forget the build-time environment. The path finders cached for the
   // build-time folders hold their modification times, which would make the
@@ -504,6 +506,35 @@ static void reseed_random(void) {
     rt_fatal_python("error: could not reseed random");
   }
   Py_DECREF(result);
+}
+
+// `componentize --stub-wasi` (env COMPONENTIZE_PY_STUB_WASI=1 while
+// initialising): the component will have no WASI and every WASI call will
+// trap, so the first export call must not ask the host for its environment,
+// arguments or entropy. Instead the snapshot gets what a host without WASI
+// would give: an empty os.environ and sys.argv == ['']; `random`, if the app
+// imported it, keeps the build's fixed seed.
+static void settle_without_wasi(void) {
+  const char *stub = getenv("COMPONENTIZE_PY_STUB_WASI");
+  if (stub == NULL || strcmp(stub, "1") != 0) {
+    return;
+  }
+  PyObject *os = PyImport_ImportModule("os");
+  PyObject *env = os == NULL ? NULL : PyObject_GetAttrString(os, "environ");
+  PyObject *data = env == NULL ? NULL : PyObject_GetAttrString(env, "_data");
+  Py_XDECREF(env);
+  Py_XDECREF(os);
+  if (data == NULL || !PyDict_Check(data)) {
+    rt_fatal_python("error: os.environ has no _data dict");
+  }
+  PyDict_Clear(data);
+  Py_DECREF(data);
+  PyObject *argv = Py_BuildValue("[s]", "");
+  if (argv == NULL || PySys_SetObject("argv", argv) < 0) {
+    rt_fatal_python(NULL);
+  }
+  Py_DECREF(argv);
+  refreshed_at_run_time = true;
 }
 
 void rt_runtime_refresh_once(void) {

@@ -1,6 +1,6 @@
 //! The whole build: WIT + Python app -> component file.
 
-use crate::{bindings, bundle, config, merge, preinit, toolchain::Toolchain, wit};
+use crate::{bindings, bundle, config, merge, preinit, stub_wasi, toolchain::Toolchain, wit};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -21,6 +21,8 @@ pub struct Request {
     pub bindings: bindings::Options,
     /// Which modules the component carries for imports at run time.
     pub bundle: bundle::Options,
+    /// `--stub-wasi`: import no WASI interface; every WASI call traps.
+    pub stub_wasi: bool,
 }
 
 /// What a successful build reports besides the output file.
@@ -119,6 +121,7 @@ pub fn componentize(
             mounts: &mounts,
             bundle: &request.bundle,
             hidden_name,
+            stub_wasi: request.stub_wasi,
         },
         mode,
     )?;
@@ -141,17 +144,23 @@ pub fn componentize(
         false,
     )
         .context("embedding the world's component type")?;
-    let component = ComponentEncoder::default()
-        .validate(true)
-        .module(&module)
-        .context("reading the core module")?
-        .adapter(
-            "wasi_snapshot_preview1",
-            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-        )
-        .context("adding the WASI preview1 adapter")?
-        .encode()
-        .context("encoding the component")?;
+    let mut encoder = ComponentEncoder::default();
+    encoder.validate(true);
+    encoder.module(&module).context("reading the core module")?;
+    if request.stub_wasi {
+        let stubs = stub_wasi::stub_adapter(&module)?;
+        encoder
+            .adapter(stub_wasi::WASI_PREVIEW1, &stubs)
+            .context("adding the trapping WASI stubs (--stub-wasi)")?;
+    } else {
+        encoder
+            .adapter(
+                stub_wasi::WASI_PREVIEW1,
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+            )
+            .context("adding the WASI preview1 adapter")?;
+    }
+    let component = encoder.encode().context("encoding the component")?;
     lap(&mut report, "componentize");
 
     write_atomically(&request.output, &component)?;

@@ -15,6 +15,8 @@ pub mod componentize;
 pub mod config;
 pub mod preinit;
 pub mod run;
+pub mod serve;
+pub mod stub_wasi;
 pub mod toolchain;
 pub mod wit;
 

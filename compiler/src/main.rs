@@ -6,7 +6,7 @@ mod worker;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use componentize_py::{bindings, bundle, componentize, run, toolchain::Toolchain, wit};
+use componentize_py::{bindings, bundle, componentize, run, serve, toolchain::Toolchain, wit};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -107,6 +107,10 @@ enum Command {
         /// mode, e.g. for `importlib.import_module(name)`; repeatable.
         #[arg(long = "bundle-package", value_name = "NAME")]
         bundle_package: Vec<String>,
+        /// Import no WASI interface: every WASI call (print, clocks, files,
+        /// random) traps. For sandboxes and hosts without WASI.
+        #[arg(short = 's', long = "stub-wasi")]
+        stub_wasi: bool,
     },
     /// Write the Python bindings (package `wit_world`) for the world.
     Bindings {
@@ -120,10 +124,29 @@ enum Command {
         /// results are printed in WAVE.
         #[arg(long)]
         invoke: Vec<String>,
+        /// Cap each linear memory of the component at SIZE (e.g. `64M`,
+        /// `1G`); growing beyond it stops the component with an error.
+        #[arg(long, value_name = "SIZE", value_parser = run::parse_size)]
+        max_memory: Option<usize>,
+        /// Stop the component after DURATION (e.g. `2s`, `500ms`) with an
+        /// error; compilation is not counted.
+        #[arg(long, value_name = "DURATION", value_parser = run::parse_duration)]
+        timeout: Option<std::time::Duration>,
         /// The component file.
         component: PathBuf,
         /// Arguments passed to the component.
         args: Vec<String>,
+    },
+    /// Serve HTTP with a `wasi:http/proxy` component (its
+    /// `wasi:http/incoming-handler`), one instance per request, until
+    /// Ctrl-C.
+    Serve {
+        /// Address to listen on; port 0 picks a free port. The address
+        /// actually used is printed.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// The component file.
+        component: PathBuf,
     },
 }
 
@@ -291,6 +314,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
             output,
             bundle,
             bundle_package,
+            stub_wasi,
         } => {
             let toolchain = Toolchain::find(toolchain.as_deref())?;
             let python_path = if python_path.is_empty() {
@@ -305,6 +329,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
                 output: rebase(base, output),
                 bindings: naming,
                 bundle: bundle::Options { mode: bundle, packages: bundle_package },
+                stub_wasi,
             };
             let quiet = cli.quiet;
             let mut progress = |step: &str| {
@@ -345,13 +370,25 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
         }
         Command::Run {
             invoke,
+            max_memory,
+            timeout,
             component,
             args,
         } => {
             if !console.owns_stdio() {
                 bail!("`run` is not available in worker mode: the component would use the worker's stdio");
             }
-            run::run(&rebase(base, component), &invoke, &args)
+            let limits = run::Limits {
+                max_memory,
+                timeout,
+            };
+            run::run(&rebase(base, component), &invoke, &args, &limits)
+        }
+        Command::Serve { addr, component } => {
+            if !console.owns_stdio() {
+                bail!("`serve` is not available in worker mode");
+            }
+            serve::serve(&rebase(base, component), addr)
         }
     }
 }

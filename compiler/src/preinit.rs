@@ -49,6 +49,10 @@ pub struct Inputs<'a> {
     /// output file, which may sit in a `-p` folder and would otherwise make
     /// a rebuild see a different folder than the first build did.
     pub hidden_name: Option<&'a str>,
+    /// `--stub-wasi`: the component will have no WASI, so the runtime must
+    /// not refresh environment, arguments and randomness at the first call
+    /// (each would trap); it forgets the build's instead.
+    pub stub_wasi: bool,
 }
 
 /// The merged module's parts and where the merge placed the library.
@@ -397,6 +401,9 @@ fn wasi_context(
             format!("{:016x}", fnv1a(inputs.hidden_name.unwrap_or(""))),
         )
         .arg("python");
+    if inputs.stub_wasi {
+        wasi.env("COMPONENTIZE_PY_STUB_WASI", "1");
+    }
     Ok(wasi.build_p1())
 }
 
