@@ -104,18 +104,23 @@ pub fn human_size(bytes: usize) -> String {
     }
 }
 
+/// Split `12.5M` into the number and the unit after it (`what` names the
+/// expected form in the error).
+fn number_and_unit<'a>(text: &'a str, what: &str) -> Result<(f64, &'a str), String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number = number.parse().map_err(|_| format!("`{text}` is not {what}"))?;
+    Ok((number, unit))
+}
+
 /// Parse a `--max-memory` size: a number of bytes with an optional unit
 /// `K`, `M`, `G` (powers of 1024; `KiB`, `MiB`, `GiB`, `KB`, `MB`, `GB` and
 /// lower case are accepted too), e.g. `64M`, `1.5GiB`, `65536`.
 pub fn parse_size(text: &str) -> Result<usize, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size such as `64M` or `1G`"))?;
+    let (number, unit) = number_and_unit(text, "a size such as `64M` or `1G`")?;
     let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" | "kib" => 1024.0,
@@ -134,13 +139,7 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 /// or a plain number of seconds, e.g. `500ms`, `2s`, `1.5`, `1m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as `2s` or `500ms`"))?;
+    let (number, unit) = number_and_unit(text, "a duration such as `2s` or `500ms`")?;
     let seconds = match unit.trim() {
         "ms" => number / 1000.0,
         "" | "s" => number,
