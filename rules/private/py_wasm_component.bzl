@@ -104,6 +104,8 @@ def _py_wasm_component_impl(ctx):
     if ctx.attr.bundle != "reachable":
         args.add("--bundle", ctx.attr.bundle)
     args.add_all(ctx.attr.bundle_packages, before_each = "--bundle-package")
+    if ctx.attr.stub_wasi:
+        args.add("--stub-wasi")
 
     ctx.actions.run(
         executable = compiler.compiler,
@@ -150,6 +152,7 @@ worker (action mnemonic `Componentize`).""",
             doc = "modules carried for imports at run time (--bundle)",
         ),
         "bundle_packages": attr.string_list(doc = "modules or packages carried whole (--bundle-package)"),
+        "stub_wasi": attr.bool(doc = "import no WASI; every WASI call traps (--stub-wasi)"),
     },
     toolchains = [COMPILER_TOOLCHAIN_TYPE, RUNTIME_TOOLCHAIN_TYPE],
     provides = [PyWasmComponentInfo],

@@ -96,6 +96,13 @@ def _componentize_action_test_impl(ctx):
     for flag in ["--python-path", "--output"]:
         asserts.true(env, flag in argv[sub:], "%s comes after the subcommand: %s" % (flag, argv))
     asserts.equals(env, ctx.attr.expected_world, _flag_value(argv, "--world"), "--world")
+
+    # Attribute-driven options (bundle, bundle_packages, stub_wasi): given
+    # in order after the subcommand; absent ones are not passed.
+    after = "\n".join(argv[sub:])
+    asserts.true(env, "\n".join(ctx.attr.expected_flags) in after, "%s in %s" % (ctx.attr.expected_flags, argv[sub:]))
+    for flag in ctx.attr.unexpected_flags:
+        asserts.false(env, flag in argv, "%s must not be passed: %s" % (flag, argv))
     asserts.equals(env, ["--output", target[PyWasmComponentInfo].component.path], argv[-2:], "argv ends with --output <component>")
 
     # Hermetic: relative paths only, no inherited shell environment.
@@ -138,7 +145,9 @@ def _componentize_action_test_impl(ctx):
 componentize_action_test = analysistest.make(
     _componentize_action_test_impl,
     attrs = {
+        "expected_flags": attr.string_list(doc = "a run of arguments after the subcommand"),
         "expected_inputs": attr.string_list(),
+        "unexpected_flags": attr.string_list(doc = "arguments that must not appear"),
         "expected_output": attr.string(),
         "expected_world": attr.string(),
         "runtime": attr.label(
