@@ -100,12 +100,12 @@ def _py_wasm_component_impl(ctx):
     args.add("componentize")
     args.add(app)
     args.add("--python-path", pypath)
-    args.add("--output", out)
     if ctx.attr.bundle != "reachable":
         args.add("--bundle", ctx.attr.bundle)
     args.add_all(ctx.attr.bundle_packages, before_each = "--bundle-package")
     if ctx.attr.stub_wasi:
         args.add("--stub-wasi")
+    args.add("--output", out)
 
     ctx.actions.run(
         executable = compiler.compiler,
