@@ -296,7 +296,8 @@ fn type_to_wit(resolve: &Resolve, ty: Type) -> String {
 /// user's files nor the bundle have (say `include wasi:cli/imports@0.2.0`)
 /// is pointed at the newest semver-compatible bundled version (0.2.12), as
 /// `-w wasi:cli/command@0.2.0` is. WIT packages encoded as Wasm in `deps/`
-/// are left to wit-parser's own loader (no retargeting).
+/// are left to wit-parser's own loader (no retargeting). With
+/// `retarget_wasi`, packages `resolve` already holds are not pushed again.
 fn push_paths(
     mut resolve: Resolve,
     paths: &[PathBuf],
@@ -307,6 +308,13 @@ fn push_paths(
         let parsed = if retarget_wasi { parse_path(path)? } else { None };
         let pushed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match parsed {
             Some((mut group, mut deps)) => {
+                // Packages already loaded (the bundled WASI ones, or a
+                // dependency's package that the app's deps/ carries too)
+                // are used as they are: wit-parser asserts on a second copy.
+                if let Some(&pkg) = resolve.package_names.get(&group.main.name) {
+                    return Ok(pkg);
+                }
+                deps.retain(|dep| !resolve.package_names.contains_key(&dep.main.name));
                 let defined: HashSet<PackageName> = std::iter::once(&group)
                     .chain(deps.iter())
                     .map(|g| g.main.name.clone())

@@ -243,6 +243,20 @@ fn componentize_py_toml_of_a_dependency_brings_its_wit_and_names() {
         "\"Hi, y (clock ok)\"\n\"hello, and the SDK exports Greeting\"\n"
     );
 
+    // The app's WIT includes the dependency's world and carries its package
+    // in deps/: the package is loaded once, not twice.
+    let included = tmp.path().join("included.wasm");
+    let out = included.to_str().unwrap();
+    let output = componentize_py(
+        &fixture,
+        &["-d", "app-wit", "componentize", "app", "-p", ".", "-p", "deps", "-o", out],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        invoke(&included, &[r#"greet("z")"#, "hello()"]),
+        "\"Hi, z (clock ok)\"\n\"hello, and the SDK exports Greeting\"\n"
+    );
+
     // The dependency decides where the bindings go: --world-module conflicts.
     let output = componentize_py(
         &fixture,
