@@ -38,9 +38,9 @@ pub struct Library {
     pub wit_directory: Option<PathBuf>,
     /// `bindings`, relative to the `-p` folder (`sdk/bindings`).
     pub bindings: Option<PathBuf>,
-    /// `import_interface_names`, in file order.
+    /// `import_interface_names`, sorted by interface.
     pub import_interface_names: Vec<(String, String)>,
-    /// `export_interface_names`, in file order.
+    /// `export_interface_names`, sorted by interface.
     pub export_interface_names: Vec<(String, String)>,
     /// `full_names`.
     pub full_names: bool,
@@ -82,8 +82,12 @@ pub fn discover(python_path: &[PathBuf]) -> Result<Vec<Library>> {
                     root.join(&relative).display()
                 ),
             };
-            // A package found in an earlier `-p` folder shadows this copy.
-            if libraries.iter().any(|l| l.module == module && l.python_path_index < index) {
+            // A copy of the package in an earlier `-p` folder, with or
+            // without a file, is the one Python imports: this one is not.
+            let shadowed = python_path[..index]
+                .iter()
+                .any(|earlier| earlier.join(&module).is_dir() || earlier.join(format!("{module}.py")).is_file());
+            if shadowed {
                 continue;
             }
             if let Some(other) = libraries.iter().find(|l| l.module == module) {
@@ -162,8 +166,14 @@ pub fn apply(
 /// Collect the paths (relative to the `-p` folder) of the files below `dir`.
 fn search(root: &Path, dir: &Path, skip: &[&PathBuf], found: &mut Vec<PathBuf>) -> Result<()> {
     let full = root.join(dir);
-    let mut entries: Vec<_> = std::fs::read_dir(&full)
-        .with_context(|| format!("reading folder `{}`", full.display()))?
+    let listing = match std::fs::read_dir(&full) {
+        // A folder this user may not read holds no package of theirs.
+        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied && !dir.as_os_str().is_empty() => {
+            return Ok(())
+        }
+        listing => listing.with_context(|| format!("reading folder `{}`", full.display()))?,
+    };
+    let mut entries: Vec<_> = listing
         .collect::<std::io::Result<_>>()
         .with_context(|| format!("reading folder `{}`", full.display()))?;
     entries.sort_by_key(|entry| entry.file_name());
@@ -216,6 +226,9 @@ fn parse(root: &Path, dir: &Path, module: String, index: usize) -> Result<Librar
             }
             "bindings" => {
                 let path = inside(key, string(key, value)?)?;
+                if path == base {
+                    bail!("`bindings` must name a folder below `{}`, not the folder itself", folder.display());
+                }
                 let relative = dir.join(path.strip_prefix(&base).unwrap_or(&path));
                 let valid = relative.iter().all(|part| {
                     part.to_str().is_some_and(|p| {
@@ -305,6 +318,7 @@ mod tests {
             ("full_names = \"yes\"", "must be true or false"),
             ("colour = \"blue\"", "unknown key `colour`"),
             ("[export_interface_names]\n\"a:b/c\" = 1", "must be a string"),
+            ("bindings = \".\"", "not the folder itself"),
             ("wit_directory = ", "not valid TOML"),
         ];
         for (text, expected) in cases {
@@ -325,6 +339,10 @@ mod tests {
         let found = discover(&[first.path().to_path_buf(), second.path().to_path_buf()]).unwrap();
         assert_eq!(found.len(), 1);
         assert!(found[0].full_names);
+        // An earlier copy without a file shadows a later one's file too.
+        let bare = tempfile::tempdir().unwrap();
+        write(bare.path(), "sdk/__init__.py", "");
+        assert!(discover(&[bare.path().to_path_buf(), second.path().to_path_buf()]).unwrap().is_empty());
 
         // `-p first -p first/sdk`: the file belongs to `first/sdk`'s
         // packages only, here a top-level one, which is rejected.
