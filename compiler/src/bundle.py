@@ -102,6 +102,8 @@ _IMPLICIT = (
     "encodings.utf_32_le",
     "encodings.utf_8_sig",
 )
+# (`time.strptime` imports it too, but `time` is always imported: an app
+# that uses it needs `--bundle-package _strptime`.)
 _IMPLICIT_WITH = {"datetime": "_strptime"}
 
 # CPython 3.11's opcodes (checked against the `opcode` module in `collect`).
@@ -166,8 +168,8 @@ def _absolute(name, package, level):
     if level == 0:
         return name
     parts = package.split(".") if package else []
-    if level - 1 > len(parts) or not parts:
-        return None
+    if not parts or level > len(parts):
+        return None  # beyond the top-level package: importlib refuses it too
     base = ".".join(parts[: len(parts) - (level - 1)])
     return f"{base}.{name}" if name else base
 
@@ -368,8 +370,9 @@ def collect(mode, packages):
     for name in set(sys.modules) - before:
         del sys.modules[name]
     # The build-time folders do not exist at run time: with an empty path the
-    # path finder makes no file system calls (none at all with --stub-wasi)
-    # and an import of a module that is not bundled fails at once.
+    # path finder looks nowhere for a top-level module that is not bundled
+    # (only a submodule of a package imported while building is looked for
+    # in that package's build-time folder, which fails at once).
     sys.path.clear()
     index = next(
         (i for i, finder in enumerate(sys.meta_path) if finder is PathFinder),
