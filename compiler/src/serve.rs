@@ -159,6 +159,8 @@ async fn accept_loop(server: Arc<Server>, addr: SocketAddr) -> Result<()> {
                 Err(error) => {
                     // E.g. too many open files: keep serving the others.
                     eprintln!("componentize-py serve: accepting a connection: {error}");
+                    // The error usually persists for a while: do not spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 }
             },
