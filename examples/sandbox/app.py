@@ -3,8 +3,9 @@
 Snippets share one namespace, so `exec("x = 6 * 7")` then `eval("x")`
 gives `'42'`. What a snippet prints is captured and returned, never written
 to the host (the component has no WASI: writing there would trap). Only
-modules imported while building are importable at run time (importing
-others would read files); this app imports a few useful ones.
+modules the component carries are importable at run time: those imported
+while building (this app imports a few useful ones) and what `--bundle`
+adds; any other import raises ModuleNotFoundError.
 """
 
 import builtins
