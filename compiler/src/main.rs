@@ -145,6 +145,10 @@ enum Command {
         /// actually used is printed.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
+        /// Stop a request's handler after DURATION (e.g. `5s`) and answer
+        /// 500: a runaway handler cannot hold a server thread.
+        #[arg(long, value_name = "DURATION", value_parser = run::parse_duration)]
+        timeout: Option<std::time::Duration>,
         /// The component file.
         component: PathBuf,
     },
@@ -384,11 +388,11 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
             };
             run::run(&rebase(base, component), &invoke, &args, &limits)
         }
-        Command::Serve { addr, component } => {
+        Command::Serve { addr, timeout, component } => {
             if !console.owns_stdio() {
                 bail!("`serve` is not available in worker mode");
             }
-            serve::serve(&rebase(base, component), addr)
+            serve::serve(&rebase(base, component), addr, timeout)
         }
     }
 }

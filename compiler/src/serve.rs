@@ -13,13 +13,14 @@
 
 use crate::run::load_tagged;
 use crate::WasmtimeResultExt;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -95,13 +96,21 @@ struct Server {
     pre: ProxyPre<RequestHost>,
     /// The component's path, the guest's `argv[0]`.
     name: String,
+    /// `--timeout`: the most a request's handler may take.
+    timeout: Option<Duration>,
 }
+
+/// With `--timeout`, the engine's epoch advances every `EPOCH_TICK`; a
+/// request's store traps once its deadline (in ticks) has passed.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// `componentize-py serve`: serve HTTP on `addr` with the component at
 /// `path` until Ctrl-C. Prints `Serving HTTP on http://ADDR/` (the bound
 /// address, so port 0 shows the port chosen) once it accepts connections.
-pub fn serve(path: &Path, addr: SocketAddr) -> Result<()> {
+pub fn serve(path: &Path, addr: SocketAddr, timeout: Option<Duration>) -> Result<()> {
     let mut config = Config::new();
+    // Epoch checks in the compiled code only when a timeout needs them.
+    config.epoch_interruption(timeout.is_some());
     // The snapshot's memory image spans some 18 MiB, more than twice its
     // data; under Wasmtime's default 16 MiB limit it would copy the data
     // segments into every instance (measured: 5 ms of a 7.4 ms request)
@@ -128,9 +137,20 @@ pub fn serve(path: &Path, addr: SocketAddr) -> Result<()> {
             path.display()
         )
     })?;
+    if timeout.is_some() {
+        let engine = engine.clone();
+        std::thread::Builder::new()
+            .name("componentize-py-epoch".into())
+            .spawn(move || loop {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            })
+            .context("starting the timeout thread")?;
+    }
     let server = Arc::new(Server {
         pre,
         name: path.display().to_string(),
+        timeout,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -138,7 +158,7 @@ pub fn serve(path: &Path, addr: SocketAddr) -> Result<()> {
         .context("starting the async runtime")?;
     let result = runtime.block_on(accept_loop(server, addr));
     // Requests still running are abandoned, not waited for.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    runtime.shutdown_timeout(Duration::from_millis(200));
     result
 }
 
@@ -160,7 +180,7 @@ async fn accept_loop(server: Arc<Server>, addr: SocketAddr) -> Result<()> {
                     // E.g. too many open files: keep serving the others.
                     eprintln!("componentize-py serve: accepting a connection: {error}");
                     // The error usually persists for a while: do not spin.
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
@@ -224,6 +244,11 @@ impl Server {
                 table: ResourceTable::new(),
             },
         );
+        if let Some(timeout) = self.timeout {
+            let ticks = timeout.as_nanos() / EPOCH_TICK.as_nanos() + 1;
+            store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+            store.epoch_deadline_trap();
+        }
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
             .data_mut()
@@ -253,14 +278,31 @@ impl Server {
                 .anyhow()
                 .context("calling `wasi:http/incoming-handler.handle`")
         });
-        match receiver.await {
+        // A handler that waits on the host (not running guest code) is not
+        // stopped by the epoch; the whole request is bounded as well.
+        let receiver = match self.timeout {
+            None => receiver.await,
+            Some(timeout) => match tokio::time::timeout(timeout + EPOCH_TICK * 10, receiver).await {
+                Ok(received) => received,
+                Err(_) => {
+                    task.abort();
+                    bail!("the handler ran longer than --timeout {timeout:?} and was stopped");
+                }
+            },
+        };
+        match receiver {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(code)) => Err(anyhow::anyhow!("the guest answered with the error {code:?}")),
             // The store (and the sender in it) is gone: the guest returned
             // or trapped without setting a response.
             Err(_) => match task.await {
                 Ok(Ok(())) => Err(anyhow::anyhow!("the guest did not set a response")),
-                Ok(Err(error)) => Err(error),
+                Ok(Err(error)) => match (self.timeout, error.root_cause().downcast_ref::<wasmtime::Trap>()) {
+                    (Some(timeout), Some(wasmtime::Trap::Interrupt)) => Err(error.context(format!(
+                        "the handler ran longer than --timeout {timeout:?} and was stopped"
+                    ))),
+                    _ => Err(error),
+                },
                 Err(join) => Err(anyhow::anyhow!("the guest's task failed: {join}")),
             },
         }

@@ -29,8 +29,14 @@ struct Server {
 impl Server {
     /// Start `serve --addr 127.0.0.1:0` and read the address it prints.
     fn start(wasm: &Path) -> Server {
+        Server::start_with(wasm, &[])
+    }
+
+    /// The same with more options.
+    fn start_with(wasm: &Path, options: &[&str]) -> Server {
         let mut child = compiler()
             .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(options)
             .arg(wasm)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -166,6 +172,28 @@ fn serve_answers_routes_and_survives_exceptions() {
     assert!(stderr.contains("RuntimeError: this handler fails on purpose"), "{stderr}");
     assert!(stderr.contains("GET /fail"), "{stderr}");
     assert!(stderr.contains("shutting down"), "{stderr}");
+}
+
+#[test]
+fn serve_timeout_stops_a_runaway_handler() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = tmp.path().join("http.wasm");
+    build_http(&wasm);
+    let server = Server::start_with(&wasm, &["--timeout", "1s"]);
+    let addr = server.addr.clone();
+    // GET /spin loops forever: stopped after 1 s, answered with 500.
+    let started = Instant::now();
+    let (status, _) = request(&addr, "GET", "/spin", b"");
+    let took = started.elapsed();
+    assert_eq!(status, 500);
+    assert!(took >= Duration::from_secs(1) && took < Duration::from_secs(10), "took {took:?}");
+    // Other requests are served as before, within the limit.
+    let (status, body) = request(&addr, "GET", "/", b"");
+    assert_eq!((status, text(&body).as_str()), (200, "Hello from a Python wasi:http component!\n"));
+    let (status, stderr) = server.interrupt();
+    assert!(status.success());
+    assert!(stderr.contains("GET /spin"), "{stderr}");
+    assert!(stderr.contains("ran longer than --timeout 1s"), "{stderr}");
 }
 
 #[test]

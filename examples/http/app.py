@@ -1,6 +1,7 @@
 """A `wasi:http/proxy` component: answers `GET /` with a greeting, echoes
 the method, path and body of a `POST`, raises on `GET /fail` (the server
-answers 500 and prints the traceback) and answers 404 otherwise.
+answers 500 and prints the traceback), loops forever on `GET /spin` (what
+`serve --timeout` is for) and answers 404 otherwise.
 """
 
 from wit_world import exports
@@ -29,6 +30,9 @@ class IncomingHandler(exports.IncomingHandler):
             respond(response_out, 200, b"Hello from a Python wasi:http component!\n")
         elif isinstance(method, MethodGet) and path == "/fail":
             raise RuntimeError("this handler fails on purpose")
+        elif isinstance(method, MethodGet) and path == "/spin":
+            while True:  # a runaway handler: `serve --timeout` stops it
+                pass
         elif isinstance(method, MethodPost):
             body = read_body(request)
             echo = f"POST {path}\n".encode() + body
