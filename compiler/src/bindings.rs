@@ -1342,13 +1342,17 @@ fn world_interfaces<'a>(
     Ok(interfaces)
 }
 
+/// Whether `name` has the form of a Python identifier (keywords included):
+/// a letter or `_`, then letters, digits and `_`.
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
+}
+
 /// Fail unless `name` is a Python identifier that is not a keyword.
 fn check_identifier(name: &str, what: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
-        && chars.all(|c| c == '_' || c.is_alphanumeric())
-        && !KEYWORDS.contains(&name);
-    if !valid {
+    if !is_identifier(name) || KEYWORDS.contains(&name) {
         bail!("{what}: `{name}` is not a Python identifier");
     }
     Ok(())

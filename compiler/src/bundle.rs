@@ -70,13 +70,7 @@ impl Options {
     /// Check the package names before Python starts.
     pub fn check(&self) -> Result<()> {
         for name in &self.packages {
-            let valid = !name.is_empty()
-                && name.split('.').all(|part| {
-                    let mut chars = part.chars();
-                    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
-                        && chars.all(|c| c == '_' || c.is_alphanumeric())
-                });
-            if !valid {
+            if !name.split('.').all(crate::bindings::is_identifier) {
                 bail!("--bundle-package `{name}` is not a Python module name");
             }
         }

@@ -230,12 +230,9 @@ fn parse(root: &Path, dir: &Path, module: String, index: usize) -> Result<Librar
                     bail!("`bindings` must name a folder below `{}`, not the folder itself", folder.display());
                 }
                 let relative = dir.join(path.strip_prefix(&base).unwrap_or(&path));
-                let valid = relative.iter().all(|part| {
-                    part.to_str().is_some_and(|p| {
-                        p.chars().next().is_some_and(|c| c == '_' || c.is_alphabetic())
-                            && p.chars().all(|c| c == '_' || c.is_alphanumeric())
-                    })
-                });
+                let valid = relative
+                    .iter()
+                    .all(|part| part.to_str().is_some_and(crate::bindings::is_identifier));
                 if !valid {
                     bail!("`bindings`: `{}` is not a Python package path", relative.display());
                 }
