@@ -74,20 +74,25 @@ pub fn componentize(
     let bundled = temp_dir()?;
     write_files(bundled.path(), &[(bundle::MODULE_FILE.to_string(), bundle::SOURCE.to_string())])?;
     // The bindings go on the path, or over the folder where a dependency's
-    // componentize-py.toml wants them (`config::BindingsMount`).
-    let library_bindings = temp_dir()?;
+    // componentize-py.toml wants them (`config::BindingsMount`); that
+    // folder lives as long as `_library_bindings`.
     let mut mounts = Vec::new();
-    match &bindings_mount {
-        None => write_files(bundled.path(), &files)?,
+    let _library_bindings = match &bindings_mount {
+        None => {
+            write_files(bundled.path(), &files)?;
+            None
+        }
         Some(mount) => {
-            write_files(library_bindings.path(), &files)?;
+            let dir = temp_dir()?;
+            write_files(dir.path(), &files)?;
             let guest = std::iter::once(format!("/app/{}", mount.python_path_index))
                 .chain(mount.folder.iter().map(|part| part.to_string_lossy().into_owned()))
                 .collect::<Vec<_>>()
                 .join("/");
-            mounts.push((library_bindings.path().join(&mount.folder), guest));
+            mounts.push((dir.path().join(&mount.folder), guest));
+            Some(dir)
         }
-    }
+    };
     lap(&mut report, "bindings");
 
     let interpreter = std::fs::read(&toolchain.interpreter)
