@@ -9,9 +9,14 @@ use std::process::Command;
 mod common;
 use common::{compiler, componentize_py, repo, text};
 
-/// Build `app` from `dir` (`-p .` plus `extra_path`) with `args` into `out`.
-fn build(dir: &Path, wit: &str, app: &str, extra_path: Option<&Path>, args: &[&str], out: &Path) {
-    let mut all = vec!["-d", wit, "componentize", app, "-p", "."];
+/// Build `app` from `dir` (`-d wit` if given, `-p .` plus `extra_path`)
+/// with `args` into `out`.
+fn build(dir: &Path, wit: Option<&str>, app: &str, extra_path: Option<&Path>, args: &[&str], out: &Path) {
+    let mut all = match wit {
+        Some(wit) => vec!["-d", wit],
+        None => vec![],
+    };
+    all.extend(["componentize", app, "-p", "."]);
     if let Some(extra) = extra_path {
         all.extend(["-p", extra.to_str().unwrap()]);
     }
@@ -46,7 +51,7 @@ struct Built {
 fn imports_component(args: &[&str]) -> Built {
     let tmp = tempfile::tempdir().unwrap();
     let wasm = tmp.path().join("imports.wasm");
-    build(&repo().join("tests/fixtures/imports"), "imports.wit", "app", None, args, &wasm);
+    build(&repo().join("tests/fixtures/imports"), Some("imports.wit"), "app", None, args, &wasm);
     Built { _tmp: tmp, wasm }
 }
 
@@ -165,7 +170,7 @@ fn pip_target_dependencies_import_at_build_and_run_time() {
     let fixture = repo().join("tests/fixtures/deps");
 
     let wasm = tmp.path().join("deps.wasm");
-    build(&fixture, "deps.wit", "app", Some(&deps), &[], &wasm);
+    build(&fixture, Some("deps.wit"), "app", Some(&deps), &[], &wasm);
     // idna was imported while building; attrs is imported the first time
     // when the export runs.
     assert_eq!(call(&wasm, "idna").unwrap(), r#""xn--bcher-kva.example""#);
@@ -177,7 +182,7 @@ fn pip_target_dependencies_import_at_build_and_run_time() {
     // Without the bundle, as in upstream componentize-py, the run-time
     // import fails.
     let bare = tmp.path().join("bare.wasm");
-    build(&fixture, "deps.wit", "app", Some(&deps), &["--bundle", "imported"], &bare);
+    build(&fixture, Some("deps.wit"), "app", Some(&deps), &["--bundle", "imported"], &bare);
     let stderr = call(&bare, "attrs").unwrap_err();
     assert!(stderr.contains("ModuleNotFoundError: No module named 'attrs'"), "{stderr}");
 }
@@ -198,7 +203,7 @@ fn bundled_components_are_byte_identical_across_checkouts() {
         .unwrap();
     assert!(status.success());
     let b = tmp.path().join("b.wasm");
-    build(&copy, "imports.wit", "app", None, &["--bundle-package", "email"], &b);
+    build(&copy, Some("imports.wit"), "app", None, &["--bundle-package", "email"], &b);
     assert!(std::fs::read(&a.wasm).unwrap() == std::fs::read(&b).unwrap(), "outputs differ");
 }
 
@@ -224,20 +229,14 @@ fn componentize_py_toml_of_a_dependency_brings_its_wit_and_names() {
     let tmp = tempfile::tempdir().unwrap();
 
     // No -d: the dependency's world is the component's.
+    let deps = Some(Path::new("deps"));
     let wasm = tmp.path().join("sdk.wasm");
-    let out = wasm.to_str().unwrap();
-    let output = componentize_py(&fixture, &["componentize", "app", "-p", ".", "-p", "deps", "-o", out]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    build(&fixture, None, "app", deps, &[], &wasm);
     assert_eq!(invoke(&wasm, &[r#"greet("x")"#]), "\"Hi, x (clock ok)\"\n");
 
     // With the app's own world: the dependency's world is merged into it.
     let merged = tmp.path().join("merged.wasm");
-    let out = merged.to_str().unwrap();
-    let output = componentize_py(
-        &fixture,
-        &["-d", "app.wit", "componentize", "app", "-p", ".", "-p", "deps", "-o", out],
-    );
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    build(&fixture, Some("app.wit"), "app", deps, &[], &merged);
     assert_eq!(
         invoke(&merged, &[r#"greet("y")"#, "hello()"]),
         "\"Hi, y (clock ok)\"\n\"hello, and the SDK exports Greeting\"\n"
@@ -246,18 +245,14 @@ fn componentize_py_toml_of_a_dependency_brings_its_wit_and_names() {
     // The app's WIT includes the dependency's world and carries its package
     // in deps/: the package is loaded once, not twice.
     let included = tmp.path().join("included.wasm");
-    let out = included.to_str().unwrap();
-    let output = componentize_py(
-        &fixture,
-        &["-d", "app-wit", "componentize", "app", "-p", ".", "-p", "deps", "-o", out],
-    );
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    build(&fixture, Some("app-wit"), "app", deps, &[], &included);
     assert_eq!(
         invoke(&included, &[r#"greet("z")"#, "hello()"]),
         "\"Hi, z (clock ok)\"\n\"hello, and the SDK exports Greeting\"\n"
     );
 
     // The dependency decides where the bindings go: --world-module conflicts.
+    let out = included.to_str().unwrap();
     let output = componentize_py(
         &fixture,
         &["--world-module", "mine", "componentize", "app", "-p", ".", "-p", "deps", "-o", out],
