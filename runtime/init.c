@@ -418,25 +418,24 @@ RT_EXPORT("componentize-py-init") void componentize_py_init(void) {
 
 // ---------------------------------------------------------------- run time
 
-static void refresh_environ(void) {
-  __wasilibc_ensure_environ();
+// New reference to os.environ._data, emptied. It maps encoded (bytes) keys
+// to encoded values and is shared with os.environb.
+static PyObject *cleared_environ_data(void) {
   PyObject *os = PyImport_ImportModule("os");
-  if (os == NULL) {
-    rt_fatal_python(NULL);
-  }
-  PyObject *env = PyObject_GetAttrString(os, "environ");
-  Py_DECREF(os);
-  if (env == NULL) {
-    rt_fatal_python(NULL);
-  }
-  // os.environ._data maps encoded (bytes) keys to encoded values; it is
-  // shared with os.environb.
-  PyObject *data = PyObject_GetAttrString(env, "_data");
-  Py_DECREF(env);
+  PyObject *env = os == NULL ? NULL : PyObject_GetAttrString(os, "environ");
+  PyObject *data = env == NULL ? NULL : PyObject_GetAttrString(env, "_data");
+  Py_XDECREF(env);
+  Py_XDECREF(os);
   if (data == NULL || !PyDict_Check(data)) {
     rt_fatal_python("error: os.environ has no _data dict");
   }
   PyDict_Clear(data);
+  return data;
+}
+
+static void refresh_environ(void) {
+  __wasilibc_ensure_environ();
+  PyObject *data = cleared_environ_data();
   for (char **entry = environ; entry != NULL && *entry != NULL; entry++) {
     const char *eq = strchr(*entry, '=');
     if (eq == NULL || eq == *entry) {
@@ -519,16 +518,7 @@ static void settle_without_wasi(void) {
   if (stub == NULL || strcmp(stub, "1") != 0) {
     return;
   }
-  PyObject *os = PyImport_ImportModule("os");
-  PyObject *env = os == NULL ? NULL : PyObject_GetAttrString(os, "environ");
-  PyObject *data = env == NULL ? NULL : PyObject_GetAttrString(env, "_data");
-  Py_XDECREF(env);
-  Py_XDECREF(os);
-  if (data == NULL || !PyDict_Check(data)) {
-    rt_fatal_python("error: os.environ has no _data dict");
-  }
-  PyDict_Clear(data);
-  Py_DECREF(data);
+  Py_DECREF(cleared_environ_data());
   PyObject *argv = Py_BuildValue("[s]", "");
   if (argv == NULL || PySys_SetObject("argv", argv) < 0) {
     rt_fatal_python(NULL);
