@@ -261,7 +261,7 @@ impl Watchdog {
 }
 
 /// A linker with WASI 0.2 defined.
-pub fn linker(engine: &Engine) -> Result<Linker<Host>> {
+pub fn linker<T: WasiView + 'static>(engine: &Engine) -> Result<Linker<T>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .anyhow()

@@ -131,8 +131,7 @@ fn check_key(key: &str) -> Result<(), Error> {
 pub fn run_calls(path: &Path, limit: u32, calls: &[String]) -> Result<(Vec<String>, Contents)> {
     let engine = run::engine()?;
     let component = run::load(&engine, path)?;
-    let mut linker: Linker<KvHost> = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow!("{e:?}"))?;
+    let mut linker: Linker<KvHost> = run::linker(&engine)?;
     example::kv::store::add_to_linker::<_, HasSelf<_>>(&mut linker, |host| host)
         .map_err(|e| anyhow!("{e:?}"))?;
     let host = KvHost {
