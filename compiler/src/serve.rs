@@ -120,10 +120,7 @@ pub fn serve(path: &Path, addr: SocketAddr, timeout: Option<Duration>) -> Result
     // Its own cache entry: the setting above changes the compiled artifact
     // but not Wasmtime's compatibility hash.
     let component = load_tagged(&engine, path, "serve-dense-image")?;
-    let mut linker = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-        .anyhow()
-        .context("adding WASI to the linker")?;
+    let mut linker: Linker<RequestHost> = crate::run::linker(&engine)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .anyhow()
         .context("adding WASI HTTP to the linker")?;
@@ -286,7 +283,7 @@ impl Server {
                 Ok(received) => received,
                 Err(_) => {
                     task.abort();
-                    bail!("the handler ran longer than --timeout {timeout:?} and was stopped");
+                    bail!(timed_out(timeout));
                 }
             },
         };
@@ -298,15 +295,18 @@ impl Server {
             Err(_) => match task.await {
                 Ok(Ok(())) => Err(anyhow::anyhow!("the guest did not set a response")),
                 Ok(Err(error)) => match (self.timeout, error.root_cause().downcast_ref::<wasmtime::Trap>()) {
-                    (Some(timeout), Some(wasmtime::Trap::Interrupt)) => Err(error.context(format!(
-                        "the handler ran longer than --timeout {timeout:?} and was stopped"
-                    ))),
+                    (Some(timeout), Some(wasmtime::Trap::Interrupt)) => Err(error.context(timed_out(timeout))),
                     _ => Err(error),
                 },
                 Err(join) => Err(anyhow::anyhow!("the guest's task failed: {join}")),
             },
         }
     }
+}
+
+/// What a request stopped by `--timeout` reports.
+fn timed_out(timeout: Duration) -> String {
+    format!("the handler ran longer than --timeout {timeout:?} and was stopped")
 }
 
 /// A response with `status` and a `text/plain` body.
