@@ -2,14 +2,23 @@
 //! that worlds such as `wasi:cli/command` resolve without the user copying
 //! WIT files around. The files are read from the crate's source as Cargo
 //! downloaded it (found through `cargo metadata`), never from the network.
+//!
+//! `cargo metadata` is asked only about the target being built
+//! (`--filter-platform`): `cargo build` downloads the packages of that
+//! platform alone, so on a fresh cargo home the packages of other platforms
+//! (Windows-only crates of the lock file) are not there, and an unfiltered
+//! `cargo metadata --offline` would fail on them.
 
 use std::{env, fs, path::PathBuf, process::Command};
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let target = env::var("TARGET").expect("cargo sets TARGET for build scripts");
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline", "--manifest-path"])
+        .args(["metadata", "--format-version", "1", "--offline", "--filter-platform"])
+        .arg(&target)
+        .arg("--manifest-path")
         .arg(manifest_dir.join("Cargo.toml"))
         .output()
         .expect("running `cargo metadata`");
