@@ -12,9 +12,12 @@
 #      hash-pinned), into .toolchain/wheels.
 #   4. The interpreter module (runtime/ + libpython + wasi-libc), see
 #      cpython/build-interpreter.sh.
-#   5. The compiler: cargo build --release (skipped with --no-compiler:
-#      scripts/test.sh lets `cargo test` build it, once, with the test
-#      features).
+#   5. The compiler and the examples' hosts (examples/kv's kv-host):
+#      `cargo build --release --bins --examples`, one build of the dependency
+#      graph with the same features `cargo test` uses (dev-dependencies
+#      included), so that neither the demo's kv host nor the tests compile
+#      the graph a second time. Skipped with --no-compiler (scripts/test.sh
+#      lets `cargo test` build the same artifacts).
 set -euo pipefail
 build_compiler=1
 [ "${1:-}" = "--no-compiler" ] && build_compiler=0
@@ -85,8 +88,9 @@ bash "$root/cpython/build-interpreter.sh" "$tc"
 
 # ------------------------------------------------------------- 5. compiler
 if [ "$build_compiler" = 1 ]; then
-  step "building the compiler (cargo build --release)"
-  (cd "$root" && cargo build --release --locked)
+  step "building the compiler and the example hosts (cargo build --release --bins --examples)"
+  (cd "$root" && cargo build --release --locked --bins --examples)
   test -x "$root/target/release/componentize-py"
+  test -x "$root/target/release/examples/kv-host"
 fi
 step "set-up complete"

@@ -5,8 +5,10 @@
 # (scripts/test-bazel.sh: Bazel 7.7.1 in a project-local Debian sid chroot,
 # provisioned on first use), then the remote cache test
 # (scripts/test-remote-cache.sh: an nginx HTTP cache on loopback shared by two
-# checkouts playing two CI machines). Fails if any part fails (both Bazel
-# scripts run, so one failing does not hide the other's results).
+# checkouts playing two CI machines), then the demo, whose stdout must be the
+# README's sample output (scripts/check-demo.sh). Fails if any part fails
+# (every script after the cargo tests runs, so one failing does not hide the
+# others' results).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh" --no-compiler
@@ -18,4 +20,5 @@ cargo test --release --locked --workspace 2>&1
 status=0
 bash "$root/scripts/test-bazel.sh" || status=1
 bash "$root/scripts/test-remote-cache.sh" || status=1
+bash "$root/scripts/check-demo.sh" || status=1
 exit $status
