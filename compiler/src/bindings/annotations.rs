@@ -53,6 +53,9 @@ impl<'a> Generator<'a> {
     /// A reference to the named type `id` from `file`, importing its module
     /// when it lives elsewhere.
     pub(super) fn type_ref(&self, id: TypeId, file: &mut PyFile) -> Result<String> {
+        if file.self_resource == Some(id) {
+            return Ok("Self".into());
+        }
         let name = self.type_name(id)?;
         let home = self.resource_home(id, &file.module)?;
         if home == file.module {

@@ -14,7 +14,7 @@ use super::{FunctionKey, Generator, Interface};
 impl<'a> Generator<'a> {
 
     /// `wit_world/__init__.py`: world-level types, imported functions and
-    /// the `WitWorld` protocol of the world-level exports.
+    /// the protocol of the world-level exports (`WitWorld`).
     pub(super) fn world_module(&self) -> Result<(String, String)> {
         let world = &self.resolve.worlds[self.world];
         let mut file = PyFile::new(Module::package(self.package, ""));
@@ -36,12 +36,11 @@ impl<'a> Generator<'a> {
             WorldItem::Function(func) => Some(func),
             _ => None,
         });
-        self.define_protocol(
-            "WitWorld",
-            Some("The world's exported functions: implement them in a class `WitWorld`."),
-            exports,
-            &mut file,
-        )?;
+        let docs = format!(
+            "The world's exported functions: implement them in a class `{}`.",
+            self.world_class
+        );
+        self.define_protocol(&self.world_class, Some(&docs), exports, &mut file)?;
         Ok(file.finish(world.docs.contents.as_deref()))
     }
 
@@ -190,7 +189,7 @@ impl<'a> Generator<'a> {
              index-aligned with them. Used by the runtime.\n\"\"\"\n",
         );
         contents.push_str("from typing import Any, List, Optional, Tuple\n\n");
-        contents.push_str("from .types import Some, Ok, Err\n");
+        writeln!(contents, "from {} import Some, Ok, Err", super::TYPES_MODULE)?;
         for line in &file.imports {
             writeln!(contents, "{line}")?;
         }
@@ -205,8 +204,10 @@ impl<'a> Generator<'a> {
         let mut entries = HashMap::new();
         for item in self.resolve.worlds[self.world].exports.values() {
             if let WorldItem::Function(func) = item {
-                let entry =
-                    ExportEntry::Function("WitWorld".to_string(), function_name(func.item_name()));
+                let entry = ExportEntry::Function(
+                    self.world_class.clone(),
+                    function_name(func.item_name()),
+                );
                 entries.insert((None, func.name.clone()), entry);
             }
         }

@@ -37,7 +37,7 @@ impl<'a> Generator<'a> {
             Some(ty) => (self.annotation(ty, file)?, None),
         };
         let raises_doc =
-            raises.map(|err| format!("Raises: `{}.types.Err({err})`", self.package));
+            raises.map(|err| format!("Raises: `{}.Err({err})`", super::TYPES_MODULE));
         let docs = match (func.docs.contents.as_deref(), raises_doc) {
             (Some(docs), Some(raises)) => Some(format!("{}\n\n{raises}", docs.trim_end())),
             (docs, raises) => raises.or(docs.map(str::to_string)),

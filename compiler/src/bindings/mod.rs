@@ -4,8 +4,8 @@
 //! section 3):
 //!
 //! ```text
+//! componentize_py_types.py      `Some`, `Ok`, `Err`, `Result` (top level, as upstream)
 //! wit_world/__init__.py          world-level types and imported functions, `WitWorld`
-//! wit_world/types.py             `Some`, `Ok`, `Err`, `Result`
 //! wit_world/imports/<iface>.py   an imported interface: its types and functions
 //! wit_world/exports/__init__.py  one `Protocol` per exported interface
 //! wit_world/exports/<iface>.py   an exported interface's types
@@ -63,8 +63,15 @@ pub const DEFAULT_WORLD_MODULE: &str = "wit_world";
 /// `--import-interface-name`, `--export-interface-name`, `--full-names`).
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Name of the generated top-level package; `wit_world` when None.
+    /// Name of the generated top-level package; `wit_world` when None. It
+    /// also names the class of the world-level exports (upstream's rule:
+    /// the package name in UpperCamelCase, `WitWorld`, `Tests` for
+    /// `--world-module tests`).
     pub world_module: Option<String>,
+    /// Where a dependency's `componentize-py.toml` wants the package
+    /// (`sdk.bindings`, see `config`): the package's name instead of
+    /// `world_module`, which keeps naming the world-level class.
+    pub mounted_package: Option<String>,
     /// `(interface, module name)`: the module (and, for an export, Protocol
     /// class) name of an imported interface, the interface spelled as in the
     /// component (`ns:pkg/iface@version`, or the plain name of a world-level
@@ -80,7 +87,18 @@ pub struct Options {
 impl Options {
     /// The generated package's name.
     pub fn package(&self) -> &str {
-        self.world_module.as_deref().unwrap_or(DEFAULT_WORLD_MODULE)
+        self.mounted_package
+            .as_deref()
+            .or(self.world_module.as_deref())
+            .unwrap_or(DEFAULT_WORLD_MODULE)
+    }
+
+    /// The class the app defines for the world-level exports (and the
+    /// generated `Protocol` it follows): the world module's name in
+    /// UpperCamelCase, as upstream (`wit_world` -> `WitWorld`).
+    pub fn world_class(&self) -> String {
+        let module = self.world_module.as_deref().unwrap_or(DEFAULT_WORLD_MODULE);
+        naming::escape_keyword(heck::ToUpperCamelCase::to_upper_camel_case(module))
     }
 }
 
@@ -102,14 +120,25 @@ def resource_drop(index: int, obj: Any) -> None: ...
 
 pub(crate) use naming::is_identifier;
 
-/// `wit_world/types.py`: the generic wrappers shared with the runtime. Type
-/// checkers see them as dataclasses; at run time they are written out, so
-/// that no component imports `dataclasses` for them (see
-/// `pyfile::standard_imports`).
-const TYPES_PY: &str = include_str!("types.py");
+/// The top-level module of the generic wrappers (`Some`, `Ok`, `Err`,
+/// `Result`) that every generated module and the registry import, as
+/// upstream's bindings do. It is not part of the package: `componentize`
+/// puts it on the guest's path, `bindings` writes it beside the package.
+pub const TYPES_MODULE: &str = "componentize_py_types";
+
+/// The source of [`TYPES_MODULE`]. Type checkers see dataclasses; at run
+/// time the classes are written out, so that no component imports
+/// `dataclasses` for them (see `pyfile::standard_imports`).
+pub const TYPES_MODULE_SOURCE: &str = include_str!("componentize_py_types.py");
+
+/// The file of [`TYPES_MODULE`], relative to a folder on the python path.
+pub fn types_module_file() -> (String, String) {
+    (format!("{TYPES_MODULE}.py"), TYPES_MODULE_SOURCE.to_string())
+}
 
 /// Generate the `wit_world` package for `world`: a list of
 /// `(path relative to the output directory, file contents)`, sorted by path.
+/// Its modules import [`TYPES_MODULE`], which is not in the list.
 ///
 /// `metadata` is the bindings library's metadata from
 /// `wit_dylib::create_with_metadata` for the same world; the generated
@@ -137,22 +166,27 @@ pub fn generate_with(
 
     let mut files = BTreeMap::new();
     let mut add = |(path, contents): (String, String)| files.insert(path, contents);
-    add((format!("{folder}/types.py"), TYPES_PY.to_string()));
     add(generator
         .world_module()
         .with_context(|| format!("generating the bindings of world `{world_name}`"))?);
-    add((
-        format!("{folder}/imports/__init__.py"),
-        "\"\"\"\nThe world's imported interfaces, one module each.\n\"\"\"\n".to_string(),
-    ));
+    // As upstream: `imports` and `exports` only when the world has such
+    // interfaces.
+    if !generator.imports.is_empty() {
+        add((
+            format!("{folder}/imports/__init__.py"),
+            "\"\"\"\nThe world's imported interfaces, one module each.\n\"\"\"\n".to_string(),
+        ));
+    }
     for interface in &generator.imports {
         add(generator.import_module(interface).with_context(|| {
             format!("generating the bindings of imported interface `{}`", interface.key_name)
         })?);
     }
-    add(generator
-        .exports_package()
-        .context("generating the Protocols of the exported interfaces")?);
+    if !generator.exports.is_empty() {
+        add(generator
+            .exports_package()
+            .context("generating the Protocols of the exported interfaces")?);
+    }
     for interface in &generator.exports {
         add(generator.export_module(interface).with_context(|| {
             format!("generating the bindings of exported interface `{}`", interface.key_name)
@@ -163,6 +197,33 @@ pub fn generate_with(
         .with_context(|| format!("generating `{package}/_registry.py`"))?);
 
     Ok(files.into_iter().collect())
+}
+
+/// A package `alias` whose modules re-export those of the generated
+/// package `package` (`files` as [`generate_with`] made them): for each
+/// module but the registry, a module of the same path below `alias` doing
+/// `from <package>.<module> import *`. Several dependencies whose
+/// `componentize-py.toml` sets `bindings` each get one, so that all of them
+/// see the same classes (the runtime knows one package's).
+pub fn alias_package(files: &[(String, String)], package: &str, alias: &str) -> Vec<(String, String)> {
+    let folder = format!("{}/", package.replace('.', "/"));
+    let alias_folder = format!("{}/", alias.replace('.', "/"));
+    let mut aliased = Vec::new();
+    for (path, _) in files {
+        let Some(relative) = path.strip_prefix(&folder) else { continue };
+        let Some(stem) = relative.strip_suffix(".py") else { continue };
+        if stem == "_registry" {
+            continue;
+        }
+        let module = stem.trim_end_matches("__init__").trim_end_matches('/').replace('/', ".");
+        let target = if module.is_empty() { package.to_string() } else { format!("{package}.{module}") };
+        let contents = format!(
+            "\"\"\"\nThe generated bindings `{target}`, under this package's name.\n\"\"\"\n\
+             from {target} import *  # noqa: F401,F403\n"
+        );
+        aliased.push((format!("{alias_folder}{relative}"), contents));
+    }
+    aliased
 }
 
 /// An interface the world imports or exports, with the module it gets.
@@ -184,6 +245,8 @@ struct Generator<'a> {
     resolve: &'a Resolve,
     /// The generated package's name.
     package: &'a str,
+    /// The class of the world-level exports (`WitWorld`).
+    world_class: String,
     world: WorldId,
     metadata: &'a wit_dylib::Metadata,
     imports: Vec<Interface>,
@@ -272,9 +335,12 @@ impl<'a> Generator<'a> {
             .map(|(index, func)| ((func.interface.clone(), func.name.clone()), index))
             .collect();
 
+        let world_class = options.world_class();
+        check_identifier(&world_class, "the world's class (from --world-module)")?;
         Ok(Generator {
             resolve,
             package,
+            world_class,
             world,
             metadata,
             imports,

@@ -23,7 +23,8 @@ pub(super) const KEYWORDS: &[&str] = &[
 pub(super) const RESERVED: &[&str] = &[
     "abstractmethod", "dataclass", "Enum", "Flag", "Any", "Dict", "List", "Optional", "Protocol",
     "Tuple", "Union", "Some", "Ok", "Err", "Result", "WitWorld", "bool", "int", "float", "str",
-    "bytes", "staticmethod", "Exception", "NotImplementedError", "annotations",
+    "bytes", "staticmethod", "Exception", "NotImplementedError", "annotations", "Self",
+    "TracebackType", "BaseException", "type", "classmethod", "componentize_py_types",
 ];
 
 
@@ -55,20 +56,38 @@ pub(super) fn world_interfaces<'a>(
         }
     }
 
-    // Qualify a name as far as needed to make it unique.
-    let qualified = |key: &WorldKey, short: &str, with_version: bool| -> String {
-        let WorldKey::Interface(id) = key else { return short.to_string() };
-        let Some(package) = resolve.interfaces[*id].package else { return short.to_string() };
-        let package = &resolve.packages[package].name;
-        let mut name = format!("{}-{}-{short}", package.namespace, package.name);
-        if let (true, Some(version)) = (with_version, &package.version) {
-            name = format!("{name}-{version}");
-        }
-        name
+    // Upstream's rule: group by interface name, then package, then version.
+    // A name used by one package (one version) stays short unless
+    // `full_names`; else `namespace-package-name`, plus the version
+    // (`1-0-0`) when the package is versioned and several versions or
+    // `full_names` call for it.
+    let package_of = |key: &WorldKey| -> Option<&wit_parser::PackageName> {
+        let WorldKey::Interface(id) = key else { return None };
+        let package = resolve.interfaces[*id].package?;
+        Some(&resolve.packages[package].name)
     };
-    let count = |names: &[String], name: &String| names.iter().filter(|n| *n == name).count();
-    let shorts: Vec<String> = found.iter().map(|(_, _, short)| short.clone()).collect();
-    let packaged: Vec<String> = found.iter().map(|(k, _, s)| qualified(k, s, false)).collect();
+    let qualified = |index: usize| -> String {
+        let (key, _, short) = &found[index];
+        let Some(package) = package_of(key) else { return short.clone() };
+        let same_name = || found.iter().filter(|(_, _, s)| s == short);
+        let packages: BTreeSet<(String, String)> = same_name()
+            .filter_map(|(k, _, _)| package_of(k).map(|p| (p.namespace.clone(), p.name.clone())))
+            .collect();
+        let versions = same_name()
+            .filter(|(k, _, _)| {
+                package_of(k).is_some_and(|p| p.namespace == package.namespace && p.name == package.name)
+            })
+            .count();
+        let base = format!("{}-{}-{short}", package.namespace, package.name);
+        match &package.version {
+            Some(_) if versions == 1 && !full_names => {
+                if packages.len() == 1 { short.clone() } else { base }
+            }
+            Some(version) => format!("{base}-{}", version.to_string().replace('.', "-")),
+            None if packages.len() == 1 && !full_names => short.clone(),
+            None => base,
+        }
+    };
 
     let keys: Vec<String> = found.iter().map(|(key, _, _)| resolve.name_world_key(key)).collect();
     for (wanted, module) in overrides {
@@ -80,20 +99,13 @@ pub(super) fn world_interfaces<'a>(
     }
 
     let mut interfaces = Vec::new();
-    for (index, (key, id, short)) in found.iter().enumerate() {
+    for (index, (key, id, _)) in found.iter().enumerate() {
         let key_name = resolve.name_world_key(key);
         let overridden = overrides.iter().rev().find(|(k, _)| *k == key_name);
         let module_name = if let Some((_, module)) = overridden {
             module.clone()
         } else {
-            let name = if !full_names && count(&shorts, short) == 1 {
-                short.clone()
-            } else if count(&packaged, &packaged[index]) == 1 {
-                packaged[index].clone()
-            } else {
-                qualified(key, short, true)
-            };
-            escape_keyword(name.to_snake_case())
+            escape_keyword(qualified(index).to_snake_case())
         };
         interfaces.push(Interface { id: *id, key_name, module_name });
     }
@@ -162,11 +174,12 @@ pub(super) fn member_name(wit_name: &str) -> String {
     escape_keyword(wit_name.to_shouty_snake_case())
 }
 
-/// The class of a variant case: `<Variant><Case>` (`ShapeCircle`); `variant`
-/// may be module-qualified.
+/// The class of a variant case, upstream's `<Variant>_<Case>`
+/// (`Shape_Circle`, `Shape_None_` for a case named `none`); `variant` may be
+/// module-qualified.
 pub(super) fn variant_case_class(variant: &str, case: &str) -> String {
     let variant = variant.strip_suffix('_').unwrap_or(variant);
-    format!("{variant}{}", case.to_upper_camel_case())
+    format!("{variant}_{}", escape_keyword(case.to_upper_camel_case()))
 }
 
 /// The Protocol class of an exported interface (`wasi:cli/run` -> `Run`).

@@ -74,11 +74,19 @@ pub(super) struct PyFile {
     pub(super) body: String,
     /// Whether the body calls `componentize_py_runtime`.
     pub(super) uses_runtime: bool,
+    /// The resource whose methods are being written: annotated `Self`.
+    pub(super) self_resource: Option<wit_parser::TypeId>,
 }
 
 impl PyFile {
     pub(super) fn new(module: Module) -> Self {
-        PyFile { module, imports: BTreeSet::new(), body: String::new(), uses_runtime: false }
+        PyFile {
+            module,
+            imports: BTreeSet::new(),
+            body: String::new(),
+            uses_runtime: false,
+            self_resource: None,
+        }
     }
 
     /// Import module `target` under `alias` (`from ..imports import foo`).
@@ -117,8 +125,7 @@ impl PyFile {
         if self.uses_runtime {
             contents.push_str("import componentize_py_runtime as _rt\n");
         }
-        let types = self.module.relative("types");
-        contents.push_str(&format!("from {types} import Err, Ok, Result, Some\n"));
+        contents.push_str(&format!("from {} import Err, Ok, Result, Some\n", super::TYPES_MODULE));
         for line in &self.imports {
             contents.push_str(line);
             contents.push('\n');
@@ -150,7 +157,10 @@ pub(super) fn standard_imports(body: &str) -> String {
         (false, true) => imports.push_str("from enum import Flag\n"),
         (false, false) => {}
     }
-    imports.push_str("from typing import Any, Dict, List, Optional, Protocol, Tuple, Union\n");
+    if body.contains("TracebackType") {
+        imports.push_str("from types import TracebackType\n");
+    }
+    imports.push_str("from typing import Any, Dict, List, Optional, Protocol, Self, Tuple, Union\n");
     imports
 }
 

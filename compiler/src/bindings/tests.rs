@@ -109,6 +109,8 @@ fn generate_and_check(wit: &str, world: &str) -> Generated {
         std::fs::write(path, contents).unwrap();
     }
     std::fs::write(dir.path().join("componentize_py_runtime.py"), RUNTIME_STUB).unwrap();
+    let (types_file, types_source) = super::types_module_file();
+    std::fs::write(dir.path().join(types_file), types_source).unwrap();
     let mut generated = Generated { dir, files, registry: String::new(), metadata };
 
     for (path, _) in &generated.files {
@@ -204,9 +206,6 @@ fn bindings_hello() {
         [
             "wit_world/__init__.py",
             "wit_world/_registry.py",
-            "wit_world/exports/__init__.py",
-            "wit_world/imports/__init__.py",
-            "wit_world/types.py",
         ]
     );
 }
@@ -340,7 +339,7 @@ fn bindings_big_world() {
         "class_: str",
         "lambda_: List[List[Point]]",
         "def try_get(key: str) -> str:",
-        "Raises: `wit_world.types.Err(ErrorCode)`",
+        "Raises: `componentize_py_types.Err(ErrorCode)`",
         "def nothing() -> None:",
         "def yield_(in_: int, pass_: bool) -> None:",
         "def str_() -> str:",
@@ -370,13 +369,13 @@ fn bindings_big_world() {
     let out = generated.python(
         &r#"
 import componentize_py_runtime as rt
-from wit_world import WitWorld, WorldVarB, WorldRec, log
+from wit_world import WitWorld, WorldVar_B, WorldRec, log
 from wit_world.imports import api, shapes
-from wit_world.types import Some, Ok, Err
+from componentize_py_types import Some, Ok, Err
 assert issubclass(Err, Exception)
 p = shapes.Point(x=1, y=2)
 assert api.Point is shapes.Point
-assert shapes.ShapeCircle(1.5).value == 1.5 and shapes.ShapeNone() == shapes.ShapeNone()
+assert shapes.Shape_Circle(1.5).value == 1.5 and shapes.Shape_None_() == shapes.Shape_None_()
 assert shapes.Perms.READ | shapes.Perms.EXEC == shapes.Perms(5)
 assert shapes.Color.LIGHT_BLUE.value == 2
 log("hi", 3)
@@ -395,7 +394,7 @@ with blob as b:
 blob.__del__()
 shown = lambda a: type(a).__name__ if isinstance(a, shapes.Blob) else a
 print([(i, tuple(map(shown, args))) for i, args in rt.calls[3:]], rt.drops, blob._wit_handle)
-print(WorldVarB(WorldRec(1, p)))
+print(WorldVar_B(WorldRec(1, p)))
 import inspect
 print(inspect.getdoc(api.try_get).splitlines())
 "#
@@ -423,8 +422,8 @@ print(inspect.getdoc(api.try_get).splitlines())
                  ({blob_merge}, ('Blob', 'Blob'))] [({blob_index}, 7)] None"
         )
     );
-    assert_eq!(lines[2], "WorldVarB(value=WorldRec(a=1, p=Point(x=1, y=2)))");
-    assert_eq!(lines[3], "['May fail.', '', 'Raises: `wit_world.types.Err(ErrorCode)`']");
+    assert_eq!(lines[2], "WorldVar_B(value=WorldRec(a=1, p=Point(x=1, y=2)))");
+    assert_eq!(lines[3], "['May fail.', '', 'Raises: `componentize_py_types.Err(ErrorCode)`']");
 }
 
 /// Lists every docstring of the generated package, one `key=doc` line
@@ -478,11 +477,11 @@ fn wit_docs_become_docstrings() {
         ("wit_world/__init__.py:log", "Log `msg`."),
         (
             "wit_world/__init__.py:WitWorld.run",
-            "Run at `p`.\\n\\nRaises: `wit_world.types.Err(str)`",
+            "Run at `p`.\\n\\nRaises: `componentize_py_types.Err(str)`",
         ),
         (
             "wit_world/exports/__init__.py:Handler.handle",
-            "Handle one request.\\n\\nRaises: `wit_world.types.Err(None)`",
+            "Handle one request.\\n\\nRaises: `componentize_py_types.Err(None)`",
         ),
         ("wit_world/imports/shapes.py:Blob", "A blob of bytes."),
         ("wit_world/imports/shapes.py:Blob.__init__", "A blob holding `init`."),
@@ -495,7 +494,7 @@ fn wit_docs_become_docstrings() {
         ("wit_world/imports/shapes.py:Perms", "Permissions."),
         ("wit_world/imports/shapes.py:Perms.READ", "May read."),
         ("wit_world/imports/shapes.py:Shape", "A shape."),
-        ("wit_world/imports/shapes.py:ShapeCircle", "A circle: its radius."),
+        ("wit_world/imports/shapes.py:Shape_Circle", "A circle: its radius."),
         ("wit_world/imports/shapes.py:Raw", "Raw bytes."),
         ("wit_world/__init__.py:WorldVar", "A or B."),
     ];

@@ -182,24 +182,26 @@ impl<'a> Generator<'a> {
                 | FunctionKind::AsyncStatic(_)
                 | FunctionKind::StaticGetter(_)
                 | FunctionKind::StaticSetter(_) => {
-                    ("    @staticmethod\n", function_name(func.item_name()), 0)
+                    ("    @classmethod\n", function_name(func.item_name()), 0)
                 }
                 _ => ("", function_name(func.item_name()), 1),
             };
             let is_constructor = matches!(func.kind, FunctionKind::Constructor(_));
-            let signature = self
-                .signature(func, receiver, file)
+            // The resource itself is `Self` in its own methods (upstream's
+            // spelling).
+            file.self_resource = Some(id);
+            let signature = self.signature(func, receiver, file);
+            file.self_resource = None;
+            let signature = signature
                 .with_context(|| format!("generating resource function `{}`", func.name))?;
             let mut params = signature.params.clone();
             let mut returns = signature.returns.clone();
-            if decorator.is_empty() {
-                params.insert(0, "self".to_string());
-            }
+            params.insert(0, if decorator.is_empty() { "self" } else { "cls" }.to_string());
             if is_constructor {
                 returns = "None".to_string();
             }
             let params = params.join(", ");
-            let abstract_ = if exported && !is_constructor { "    @abstractmethod\n" } else { "" };
+            let abstract_ = if exported { "    @abstractmethod\n" } else { "" };
             write!(body, "\n{decorator}{abstract_}    def {method}({params}) -> {returns}:\n")?;
             body.push_str(&docstring(signature.docs.as_deref(), 2));
             if exported {
@@ -236,10 +238,12 @@ impl<'a> Generator<'a> {
         if let Some(index) = index {
             write!(
                 body,
-                "\n    def __enter__(self) -> {name}:\n        return self\n\n    \
-                 def __exit__(self, *args: Any) -> None:\n        \
+                "\n    def __enter__(self) -> Self:\n        return self\n\n    \
+                 def __exit__(self, exc_type: type[BaseException] | None, \
+                 exc_value: BaseException | None, traceback: TracebackType | None) \
+                 -> bool | None:\n        \
                  \"\"\"\n        Drop the handle now; the object can no longer be used.\n        \
-                 \"\"\"\n        _rt.resource_drop({index}, self)\n\n    \
+                 \"\"\"\n        _rt.resource_drop({index}, self)\n        return None\n\n    \
                  def __del__(self) -> None:\n        _rt.resource_drop({index}, self)\n"
             )?;
             file.uses_runtime = true;

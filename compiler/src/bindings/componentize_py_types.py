@@ -1,11 +1,15 @@
 """
-Generic wrappers used by the bindings: `Some` (an `option` nested in an
-`option`), `Ok` and `Err` (a `result` used as a value), and `Result`.
+`componentize_py_types`: the generic wrappers shared by the generated
+bindings and the runtime, as in upstream componentize-py: `Some` (an
+`option` nested in an `option`), `Ok` and `Err` (a `result` used as a
+value; `Err` is also raised by functions whose WIT result is a `result`),
+and `Result`.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Generic, TypeVar, Union
 
+S = TypeVar("S")
 T = TypeVar("T")
 E = TypeVar("E")
 
@@ -13,11 +17,11 @@ if TYPE_CHECKING:
     from dataclasses import dataclass
 
     @dataclass
-    class Some(Generic[T]):
+    class Some(Generic[S]):
         """
         A present value of an `option` whose payload is itself an `option`.
         """
-        value: T
+        value: S
 
     @dataclass
     class Ok(Generic[T]):
@@ -48,7 +52,7 @@ else:
             return (self.value,) == (other.value,)
         return NotImplemented
 
-    class Some(Generic[T]):
+    class Some(Generic[S]):
         """
         A present value of an `option` whose payload is itself an `option`.
         """
@@ -99,3 +103,6 @@ else:
 
 
 Result = Union[Ok[T], Err[E]]
+"""
+A `result` used as a value: `Ok(value)` or `Err(value)`.
+"""
