@@ -23,6 +23,9 @@ pub struct Request {
     pub bundle: bundle::Options,
     /// `--stub-wasi`: import no WASI interface; every WASI call traps.
     pub stub_wasi: bool,
+    /// `-m MODULE=WORLD`: which world of a dependency's WIT folder to use
+    /// (see [`config::apply`]).
+    pub module_worlds: Vec<(String, String)>,
 }
 
 /// What a successful build reports besides the output file.
@@ -55,7 +58,7 @@ pub fn componentize(
     progress("resolving WIT");
     let libraries = config::discover(&request.python_path)?;
     let (wit_options, naming, bindings_mount) =
-        config::apply(&libraries, &request.wit, &request.bindings)?;
+        config::apply(&libraries, &request.wit, &request.bindings, &request.module_worlds)?;
     let (resolve, world) = wit::resolve(&wit_options)?;
     check_app_exists(&request.app, &request.python_path)?;
     request.bundle.check()?;
@@ -72,27 +75,38 @@ pub fn componentize(
             .context("creating a temporary folder")
     };
     let bundled = temp_dir()?;
-    write_files(bundled.path(), &[(bundle::MODULE_FILE.to_string(), bundle::SOURCE.to_string())])?;
+    write_files(
+        bundled.path(),
+        &[(bundle::MODULE_FILE.to_string(), bundle::SOURCE.to_string()), bindings::types_module_file()],
+    )?;
     // The bindings go on the path, or over the folder where a dependency's
-    // componentize-py.toml wants them (`config::BindingsMount`); that
-    // folder lives as long as `_library_bindings`.
+    // componentize-py.toml wants them (`config::BindingsMount`); with
+    // several such dependencies, each folder gets a tree of modules
+    // re-exporting the package's. Those folders live as long as
+    // `_library_bindings`.
     let mut mounts = Vec::new();
-    let _library_bindings = match &bindings_mount {
-        None => {
-            write_files(bundled.path(), &files)?;
-            None
-        }
-        Some(mount) => {
-            let dir = temp_dir()?;
-            write_files(dir.path(), &files)?;
-            let guest = std::iter::once(format!("/app/{}", mount.python_path_index))
-                .chain(mount.folder.iter().map(|part| part.to_string_lossy().into_owned()))
-                .collect::<Vec<_>>()
-                .join("/");
-            mounts.push((dir.path().join(&mount.folder), guest));
-            Some(dir)
-        }
+    let mut _library_bindings = Vec::new();
+    let mut mount = |files: &[(String, String)], at: &config::BindingsMount| -> Result<()> {
+        let dir = temp_dir()?;
+        write_files(dir.path(), files)?;
+        let guest = std::iter::once(format!("/app/{}", at.python_path_index))
+            .chain(at.folder.iter().map(|part| part.to_string_lossy().into_owned()))
+            .collect::<Vec<_>>()
+            .join("/");
+        mounts.push((dir.path().join(&at.folder), guest));
+        _library_bindings.push(dir);
+        Ok(())
     };
+    match bindings_mount.as_slice() {
+        [] => write_files(bundled.path(), &files)?,
+        [only] => mount(&files, only)?,
+        several => {
+            write_files(bundled.path(), &files)?;
+            for at in several {
+                mount(&bindings::alias_package(&files, naming.package(), &at.package), at)?;
+            }
+        }
+    }
     lap(&mut report, "bindings");
 
     let interpreter = std::fs::read(&toolchain.interpreter)

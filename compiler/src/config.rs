@@ -114,22 +114,46 @@ pub struct BindingsMount {
     pub python_path_index: usize,
     /// The folder relative to it (`sdk/bindings`).
     pub folder: PathBuf,
+    /// The folder as a Python package (`sdk.bindings`).
+    pub package: String,
+    /// The library's top-level package (`sdk`).
+    pub module: String,
 }
 
 /// The command line's WIT and naming options with the libraries' added:
 /// their WIT folders, interface names (the command line's win) and
-/// `full_names`; and the generated package's name and place when one
-/// library sets `bindings`.
+/// `full_names`; and where the generated package goes for each library
+/// that sets `bindings`.
+///
+/// `module_worlds` are upstream's `-m MODULE=WORLD`: the world to take from
+/// package MODULE's WIT folder (an error when MODULE has no file or no
+/// `wit_directory`).
 pub fn apply(
     libraries: &[Library],
     wit: &crate::wit::WitOptions,
     naming: &crate::bindings::Options,
-) -> Result<(crate::wit::WitOptions, crate::bindings::Options, Option<BindingsMount>)> {
+    module_worlds: &[(String, String)],
+) -> Result<(crate::wit::WitOptions, crate::bindings::Options, Vec<BindingsMount>)> {
+    for (module, world) in module_worlds {
+        match libraries.iter().find(|library| library.module == *module) {
+            None => bail!(
+                "-m `{module}={world}`: no {FILE_NAME} file found for module `{module}` on the python path"
+            ),
+            Some(library) if library.wit_directory.is_none() => bail!(
+                "-m `{module}={world}`: the {FILE_NAME} of module `{module}` has no `wit_directory`"
+            ),
+            Some(_) => {}
+        }
+    }
     let mut wit = wit.clone();
     let mut naming = naming.clone();
-    let mut mount = None;
+    let mut mounts = Vec::new();
     for library in libraries {
-        wit.library_paths.extend(library.wit_directory.iter().cloned());
+        if let Some(path) = &library.wit_directory {
+            wit.library_paths.push(path.clone());
+            let world = module_worlds.iter().rev().find(|(module, _)| *module == library.module);
+            wit.library_worlds.push(world.map(|(_, world)| world.clone()));
+        }
         for (interface, module) in &library.import_interface_names {
             if !naming.import_interface_names.iter().any(|(i, _)| i == interface) {
                 naming.import_interface_names.push((interface.clone(), module.clone()));
@@ -141,26 +165,30 @@ pub fn apply(
             }
         }
         naming.full_names |= library.full_names;
-        let (Some(folder), Some(module)) = (&library.bindings, library.bindings_module()) else {
+        let (Some(folder), Some(package)) = (&library.bindings, library.bindings_module()) else {
             continue;
         };
-        if let Some(BindingsMount { folder: other, .. }) = &mount {
-            bail!(
-                "packages `{}` and `{}` both ask for the generated bindings ({FILE_NAME} `bindings`); a component has one bindings package",
-                other.iter().next().map(|p| p.to_string_lossy()).unwrap_or_default(),
-                library.module
-            );
-        }
+        mounts.push(BindingsMount {
+            python_path_index: library.python_path_index,
+            folder: folder.clone(),
+            package,
+            module: library.module.clone(),
+        });
+    }
+    // One library asking for the bindings gets the package itself, named
+    // after its folder; with several, the package keeps its own name and
+    // each folder gets a copy of its module tree re-exporting it.
+    if let [only] = mounts.as_slice() {
         if let Some(explicit) = &naming.world_module {
             bail!(
-                "--world-module `{explicit}` conflicts with package `{}`, whose {FILE_NAME} puts the bindings at `{module}`",
-                library.module
+                "--world-module `{explicit}` conflicts with package `{}`, whose {FILE_NAME} puts the bindings at `{}`",
+                only.module,
+                only.package
             );
         }
-        naming.world_module = Some(module);
-        mount = Some(BindingsMount { python_path_index: library.python_path_index, folder: folder.clone() });
+        naming.mounted_package = Some(only.package.clone());
     }
-    Ok((wit, naming, mount))
+    Ok((wit, naming, mounts))
 }
 
 /// Collect the paths (relative to the `-p` folder) of the files below `dir`.

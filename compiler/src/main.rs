@@ -93,8 +93,19 @@ enum Command {
         #[arg(short = 'p', long = "python-path")]
         python_path: Vec<PathBuf>,
         /// The component file to write.
-        #[arg(short, long)]
+        #[arg(short, long, default_value = "index.wasm")]
         output: PathBuf,
+        /// `MODULE=WORLD`: the world to take from the WIT folder of package
+        /// MODULE's `componentize-py.toml` when it holds several;
+        /// repeatable.
+        #[arg(short = 'm', long = "module-worlds", value_name = "MODULE=WORLD",
+              value_parser = parse_module_world)]
+        module_worlds: Vec<(String, String)>,
+        /// Keep only the imports and exports of the component's world (the
+        /// union of `-w`, `-m` and the dependencies' worlds) that WORLD has
+        /// too, e.g. a host's world that lacks some of an SDK's imports.
+        #[arg(short = 'i', long = "intersect-world", value_name = "WORLD")]
+        intersect_world: Option<String>,
         /// Which modules the component carries for imports at run time
         /// (modules imported while building are always in it):
         /// `reachable` adds every module that an `import` statement in the
@@ -161,6 +172,16 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
             Ok((key.to_string(), value.to_string()))
         }
         _ => Err(format!("expected `<interface>=<name>`, got `{s}`")),
+    }
+}
+
+/// `MODULE=WORLD` as a pair.
+fn parse_module_world(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((module, world)) if !module.is_empty() && !world.is_empty() => {
+            Ok((module.to_string(), world.to_string()))
+        }
+        _ => Err(format!("expected `<module>=<world>`, got `{s}`")),
     }
 }
 
@@ -292,6 +313,38 @@ fn rebase(base: Option<&Path>, path: PathBuf) -> PathBuf {
     }
 }
 
+/// The `site-packages` folder below `venv/lib` (`lib/python3.X/site-packages`
+/// in a venv), found as upstream does: the first one, depth first, in
+/// sorted order.
+fn venv_site_packages(venv: &Path) -> Result<Option<PathBuf>> {
+    fn find(dir: &Path, depth: usize) -> Result<Option<PathBuf>> {
+        if dir.file_name().is_some_and(|name| name == "site-packages") {
+            return Ok(Some(dir.to_path_buf()));
+        }
+        if depth == 0 {
+            return Ok(None);
+        }
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading `{}`", dir.display()))?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.is_dir())
+            .collect();
+        entries.sort();
+        for entry in entries {
+            if let Some(found) = find(&entry, depth - 1)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+    let lib = venv.join("lib");
+    if !lib.is_dir() {
+        return Ok(None);
+    }
+    // `lib/python3.X/site-packages` is two levels down; a little slack.
+    find(&lib, 3)
+}
+
 /// Carry out a parsed command line.
 fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<()> {
     let rebase_all = |paths: Vec<PathBuf>| -> Vec<PathBuf> {
@@ -303,10 +356,13 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
         features: cli.features,
         all_features: cli.all_features,
         library_paths: Vec::new(),
+        library_worlds: Vec::new(),
+        intersect_world: None,
     };
     let toolchain = cli.toolchain.map(|dir| rebase(base, dir));
     let naming = bindings::Options {
         world_module: cli.world_module,
+        mounted_package: None,
         import_interface_names: cli.import_interface_name,
         export_interface_names: cli.export_interface_name,
         full_names: cli.full_names,
@@ -319,44 +375,62 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
             bundle,
             bundle_package,
             stub_wasi,
+            module_worlds,
+            intersect_world,
         } => {
             let toolchain = Toolchain::find(toolchain.as_deref())?;
-            let python_path = if python_path.is_empty() {
+            let mut python_path = rebase_all(if python_path.is_empty() {
                 vec![PathBuf::from(".")]
             } else {
                 python_path
-            };
+            });
+            // As upstream: a venv's site-packages goes on the path. Only in
+            // one-shot mode: a worker's builds see declared inputs only.
+            if console.owns_stdio() {
+                if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+                    match venv_site_packages(Path::new(&venv))? {
+                        Some(site) => python_path.push(site),
+                        None if !cli.quiet => writeln!(
+                            console.stderr(),
+                            "warning: site-packages directory not found under {}",
+                            Path::new(&venv).join("lib").display()
+                        )?,
+                        None => {}
+                    }
+                }
+            }
+            let wit = wit::WitOptions { intersect_world, ..wit };
             let request = componentize::Request {
                 wit,
                 app,
-                python_path: rebase_all(python_path),
+                python_path,
                 output: rebase(base, output),
                 bindings: naming,
                 bundle: bundle::Options { mode: bundle, packages: bundle_package },
                 stub_wasi,
+                module_worlds,
             };
-            let quiet = cli.quiet;
+            // Upstream's console: one line on success (stdout), nothing
+            // with -q; our step lines and times with -v.
+            let verbose = cli.verbose && !cli.quiet;
             let mut progress = |step: &str| {
                 console.checkpoint();
-                if !quiet {
+                if verbose {
                     let _ = writeln!(console.stderr(), "componentize-py: {step}");
                 }
             };
             let report = componentize::componentize(&toolchain, &request, &mut progress)?;
             console.stdout().write_all(&report.guest_stdout)?;
-            let stderr = console.stderr();
-            stderr.write_all(&report.guest_stderr)?;
-            if cli.verbose {
+            console.stderr().write_all(&report.guest_stderr)?;
+            if verbose {
+                let stderr = console.stderr();
                 for (step, secs) in &report.steps {
                     writeln!(stderr, "componentize-py: {step:<16} {secs:8.3} s")?;
                 }
+                writeln!(stderr, "componentize-py: wrote {}", request.output.display())?;
             }
-            if !quiet {
-                writeln!(
-                    stderr,
-                    "componentize-py: wrote {}",
-                    request.output.display()
-                )?;
+            if !cli.quiet {
+                writeln!(console.stdout(), "Component built successfully")?;
             }
             Ok(())
         }
@@ -365,11 +439,14 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
             let (_, metadata) = wit_dylib::create_with_metadata(&resolve, world, None)
                 .context("computing the bindings metadata")?;
             let mut files = bindings::generate_with(&resolve, world, &metadata, &naming)?;
-            // For type checkers: the runtime's builtin module.
+            // Beside the package, as upstream: the wrappers its modules
+            // import, and for type checkers the runtime's builtin module.
+            files.push(bindings::types_module_file());
             files.push((
                 "componentize_py_runtime.pyi".to_string(),
                 bindings::RUNTIME_STUB_PYI.to_string(),
             ));
+            files.sort();
             componentize::write_files(&rebase(base, output_dir), &files)
         }
         Command::Run {

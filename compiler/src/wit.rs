@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use wit_parser::{
     Function, PackageId, PackageName, Resolve, Type, TypeDefKind, TypeId, UnresolvedPackageGroup,
-    WorldId, WorldItem,
+    WorldId, WorldItem, WorldKey,
 };
 
 include!(concat!(env!("OUT_DIR"), "/wasi_wit.rs"));
@@ -28,6 +28,13 @@ pub struct WitOptions {
     /// `componentize-py.toml`, see [`crate::config`]): each one's world is
     /// merged into the selected world.
     pub library_paths: Vec<PathBuf>,
+    /// The world to take from each of `library_paths` (same order; None:
+    /// the folder's only world, or the one named like the first `-w`),
+    /// upstream's `-m/--module-worlds`.
+    pub library_worlds: Vec<Option<String>>,
+    /// Upstream's `-i/--intersect-world`: keep only the imports and exports
+    /// of the resolved world that this world (looked up like `-w`) has too.
+    pub intersect_world: Option<String>,
 }
 
 /// Resolve the WIT described by `options` and select (or merge) its world.
@@ -39,11 +46,20 @@ pub struct WitOptions {
 /// A world whose functions use a WIT feature the runtime does not support
 /// (see [`check_supported`]) is an error.
 pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
-    // Without `-d`, a dependency's WIT folder is the main WIT.
-    let (paths, libraries) = match (options.paths.is_empty(), options.library_paths.split_first()) {
-        (true, Some((first, rest))) => (std::slice::from_ref(first), rest),
-        _ => (options.paths.as_slice(), options.library_paths.as_slice()),
-    };
+    // Without `-d`, a dependency's WIT folder is the main WIT (and its `-m`
+    // world the main world).
+    let library_world = |index: usize| options.library_worlds.get(index).cloned().flatten();
+    let (paths, libraries, first_library, main_worlds) =
+        match (options.paths.is_empty(), options.library_paths.split_first()) {
+            (true, Some((first, rest))) => {
+                let worlds = match (options.worlds.is_empty(), library_world(0)) {
+                    (true, Some(world)) => vec![world],
+                    _ => options.worlds.clone(),
+                };
+                (std::slice::from_ref(first), rest, 1, worlds)
+            }
+            _ => (options.paths.as_slice(), options.library_paths.as_slice(), 0, options.worlds.clone()),
+        };
     if paths.is_empty() {
         bail!("no WIT given: pass a WIT file or directory with `-d`/`--wit-path`");
     }
@@ -78,25 +94,31 @@ pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
     add_wasi(&mut resolve).context("loading the bundled WASI WIT packages")?;
 
     let mut worlds = Vec::new();
-    if options.worlds.is_empty() {
+    if main_worlds.is_empty() {
         worlds.push(select_world(&resolve, &main, None)?);
     }
-    for name in &options.worlds {
+    for name in &main_worlds {
         worlds.push(select_world(&resolve, &main, Some(name))?);
     }
     let world = worlds[0];
-    for path in libraries {
+    for (index, path) in libraries.iter().enumerate() {
         let (with_library, library_main) = push_paths(resolve, std::slice::from_ref(path), true)
             .with_context(|| format!("loading the WIT of a dependency, `{}`", path.display()))?;
         resolve = with_library;
-        // The folder's only world, else the one named like the first `-w`.
-        let name = options.worlds.first().map(|name| name.rsplit('/').next().unwrap_or(name));
-        let library_world = select_world(&resolve, &library_main, None)
-            .or_else(|error| match name {
-                Some(name) => select_world(&resolve, &library_main, Some(name)),
-                None => Err(error),
-            })
-            .with_context(|| format!("choosing the world of `{}`", path.display()))?;
+        let chosen = match library_world(first_library + index) {
+            // `-m module=world`
+            Some(name) => select_world(&resolve, &library_main, Some(&name)),
+            // The folder's only world, else the one named like the first `-w`.
+            None => {
+                let name = options.worlds.first().map(|name| name.rsplit('/').next().unwrap_or(name));
+                select_world(&resolve, &library_main, None).or_else(|error| match name {
+                    Some(name) => select_world(&resolve, &library_main, Some(name)),
+                    None => Err(error),
+                })
+            }
+        };
+        let library_world =
+            chosen.with_context(|| format!("choosing the world of `{}`", path.display()))?;
         worlds.push(library_world);
     }
     for other in &worlds[1..] {
@@ -110,8 +132,25 @@ pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
                 )
             })?;
     }
+    if let Some(name) = &options.intersect_world {
+        let intersector = select_world(&resolve, &main, Some(name))
+            .with_context(|| format!("looking up the world of --intersect-world `{name}`"))?;
+        intersect(&mut resolve, intersector, world);
+    }
     check_supported(&resolve, world)?;
     Ok((resolve, world))
+}
+
+/// Remove from `world` every import and export whose name `intersector`
+/// lacks (upstream's `--intersect-world`; the items themselves are not
+/// compared, only their names).
+fn intersect(resolve: &mut Resolve, intersector: WorldId, world: WorldId) {
+    let keep = &resolve.worlds[intersector];
+    let imports: HashSet<WorldKey> = keep.imports.keys().cloned().collect();
+    let exports: HashSet<WorldKey> = keep.exports.keys().cloned().collect();
+    let world = &mut resolve.worlds[world];
+    world.imports.retain(|key, _| imports.contains(key));
+    world.exports.retain(|key, _| exports.contains(key));
 }
 
 /// Fail, naming the function and the type, when a function of `world`

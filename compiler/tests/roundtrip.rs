@@ -656,18 +656,22 @@ fn world_module_and_interface_names() {
         files_under(tmp.path()),
         [
             "componentize_py_runtime.pyi",
+            "componentize_py_types.py",
             "my_world/__init__.py",
             "my_world/_registry.py",
             "my_world/exports/__init__.py",
             "my_world/exports/beta.py",
             "my_world/imports/__init__.py",
             "my_world/imports/alpha.py",
-            "my_world/types.py",
         ]
     );
     let exports = std::fs::read_to_string(tmp.path().join("my_world/exports/__init__.py")).unwrap();
     assert!(exports.contains("class Beta(Protocol):"), "{exports}");
     assert!(exports.contains("def hello(self, name: str) -> beta.Greeting:"), "{exports}");
+    // Upstream's rule: the world-level class is the world module's name in
+    // UpperCamelCase.
+    let init = std::fs::read_to_string(tmp.path().join("my_world/__init__.py")).unwrap();
+    assert!(init.contains("class MyWorld(Protocol):"), "{init}");
 
     // Build and call.
     let wasm = tmp.path().join("custom.wasm");
@@ -698,7 +702,7 @@ fn full_names() {
     );
     assert!(output.status.success(), "{}", text(&output.stderr));
     let files = files_under(tmp.path());
-    assert!(files.contains(&"wit_world/imports/foo_a_api.py".to_string()), "{files:?}");
+    assert!(files.contains(&"wit_world/imports/foo_a_api_1_0_0.py".to_string()), "{files:?}");
     assert!(files.contains(&"wit_world/exports/test_naming_api.py".to_string()), "{files:?}");
 
     let wasm = tmp.path().join("full.wasm");

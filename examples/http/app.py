@@ -5,18 +5,18 @@ answers 500 and prints the traceback), loops forever on `GET /spin` (what
 """
 
 from wit_world import exports
-from wit_world.imports.streams import StreamErrorClosed
+from wit_world.imports.streams import StreamError_Closed
 from wit_world.imports.types import (
     Fields,
     IncomingRequest,
-    MethodGet,
-    MethodOther,
-    MethodPost,
+    Method_Get,
+    Method_Other,
+    Method_Post,
     OutgoingBody,
     OutgoingResponse,
     ResponseOutparam,
 )
-from wit_world.types import Err, Ok
+from componentize_py_types import Err, Ok
 
 # `blocking-write-and-flush` takes at most 4096 bytes at a time.
 CHUNK = 4096
@@ -26,19 +26,19 @@ class IncomingHandler(exports.IncomingHandler):
     def handle(self, request: IncomingRequest, response_out: ResponseOutparam) -> None:
         method = request.method()
         path = request.path_with_query() or "/"
-        if isinstance(method, MethodGet) and path == "/":
+        if isinstance(method, Method_Get) and path == "/":
             respond(response_out, 200, b"Hello from a Python wasi:http component!\n")
-        elif isinstance(method, MethodGet) and path == "/fail":
+        elif isinstance(method, Method_Get) and path == "/fail":
             raise RuntimeError("this handler fails on purpose")
-        elif isinstance(method, MethodGet) and path == "/spin":
+        elif isinstance(method, Method_Get) and path == "/spin":
             while True:  # a runaway handler: `serve --timeout` stops it
                 pass
-        elif isinstance(method, MethodPost):
+        elif isinstance(method, Method_Post):
             body = read_body(request)
             echo = f"POST {path}\n".encode() + body
             respond(response_out, 200, echo)
         else:
-            name = method.value if isinstance(method, MethodOther) else type(method).__name__[6:].upper()
+            name = method.value if isinstance(method, Method_Other) else type(method).__name__[7:].upper()
             respond(response_out, 404, f"not found: {name} {path}\n".encode())
 
 
@@ -51,7 +51,7 @@ def read_body(request: IncomingRequest) -> bytes:
                 try:
                     chunks.append(stream.blocking_read(65536))
                 except Err as error:
-                    if isinstance(error.value, StreamErrorClosed):
+                    if isinstance(error.value, StreamError_Closed):
                         break
                     raise
     return b"".join(chunks)

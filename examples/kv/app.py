@@ -2,7 +2,7 @@
 
 from wit_world import exports
 from wit_world.imports.store import Bucket, ErrorQuotaExceeded, ErrorInvalidKey
-from wit_world.types import Err
+from componentize_py_types import Err
 
 BUCKET = "visits"
 

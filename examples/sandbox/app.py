@@ -20,7 +20,7 @@ import math
 import re
 
 import wit_world
-from wit_world.types import Err
+from componentize_py_types import Err
 
 _namespace: dict = {
     "__builtins__": builtins,

@@ -13,9 +13,13 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// The compiler binary under test.
+/// The compiler binary under test. `VIRTUAL_ENV` is removed (a venv's
+/// site-packages would join every build's python path, as upstream); the
+/// tests of that set it themselves.
 pub fn compiler() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_componentize-py"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_componentize-py"));
+    command.env_remove("VIRTUAL_ENV");
+    command
 }
 
 /// Process output as text (lossy UTF-8).
