@@ -111,6 +111,12 @@ enum Command {
         /// random) traps. For sandboxes and hosts without WASI.
         #[arg(short = 's', long = "stub-wasi")]
         stub_wasi: bool,
+        /// Stop the build with an error when starting Python and importing
+        /// the app take longer than DURATION (e.g. `30s`, `10m`); `none`
+        /// for no limit.
+        #[arg(long, value_name = "DURATION", default_value = "300s",
+              value_parser = parse_import_timeout)]
+        import_timeout: ImportTimeout,
     },
     /// Write the Python bindings (package `wit_world`) for the world.
     Bindings {
@@ -154,6 +160,17 @@ enum Command {
     },
 }
 
+/// `--import-timeout`: a duration, or `None` for `none`.
+#[derive(Clone, Copy, Debug)]
+struct ImportTimeout(Option<std::time::Duration>);
+
+fn parse_import_timeout(text: &str) -> Result<ImportTimeout, String> {
+    if text == "none" {
+        return Ok(ImportTimeout(None));
+    }
+    run::parse_duration(text).map(|d| ImportTimeout(Some(d)))
+}
+
 /// `KEY=VALUE` as a pair.
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -188,6 +205,11 @@ trait Console {
     /// Called before each long build step; the worker abandons a cancelled
     /// build here.
     fn checkpoint(&mut self) {}
+    /// The flag that a worker's cancel sets, for the steps that check it
+    /// themselves (pre-initialisation).
+    fn cancel_flag(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+        None
+    }
 }
 
 /// One-shot mode: the process's stdout and stderr.
@@ -319,6 +341,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
             bundle,
             bundle_package,
             stub_wasi,
+            import_timeout,
         } => {
             let toolchain = Toolchain::find(toolchain.as_deref())?;
             let python_path = if python_path.is_empty() {
@@ -335,6 +358,10 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
                 bundle: bundle::Options { mode: bundle, packages: bundle_package },
                 stub_wasi,
             };
+            let limits = componentize_py::limits::Limits {
+                import_timeout: import_timeout.0,
+                cancel: console.cancel_flag(),
+            };
             let quiet = cli.quiet;
             let mut progress = |step: &str| {
                 console.checkpoint();
@@ -342,7 +369,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
                     let _ = writeln!(console.stderr(), "componentize-py: {step}");
                 }
             };
-            let report = componentize::componentize(&toolchain, &request, &mut progress)?;
+            let report = componentize::componentize_with(&toolchain, &request, &limits, &mut progress)?;
             console.stdout().write_all(&report.guest_stdout)?;
             let stderr = console.stderr();
             stderr.write_all(&report.guest_stderr)?;
