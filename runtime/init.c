@@ -343,6 +343,62 @@ static void bundle_modules(void) {
 
 bool rt_initializing = false;
 
+// `sys.exit(n)` (SystemExit) escaped the app's import: say so in a
+// sentence, with the exit status, instead of a traceback.
+static _Noreturn void exit_during_import(const char *app_name) {
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);
+  PyErr_NormalizeException(&type, &value, &traceback);
+  PyObject *code = value ? PyObject_GetAttrString(value, "code") : NULL;
+  PyObject *text = code ? PyObject_Repr(code) : NULL;
+  const char *status = text ? PyUnicode_AsUTF8(text) : NULL;
+  PyErr_Clear();
+  rt_fatal("error: the app called sys.exit(%s) while app module '%s' was "
+           "being imported: a component is built by importing the app, "
+           "which must return; move the exit into a function that runs "
+           "later",
+           status ? status : "", app_name);
+}
+
+// For the compiler after a stopped initialisation run (the import time
+// limit, a cancel, os._exit; compiler/src/limits.rs): the names of the
+// modules whose bodies were running, innermost first, comma-separated, as a
+// NUL-terminated string. Only reads the interpreter's frames.
+static char importing[2048];
+
+RT_EXPORT("componentize-py-importing") const char *componentize_py_importing(
+    void) {
+  importing[0] = '\0';
+  if (!Py_IsInitialized()) {
+    return importing;
+  }
+  PyThreadState *tstate = _PyThreadState_UncheckedGet();
+  PyFrameObject *frame = tstate ? PyThreadState_GetFrame(tstate) : NULL;
+  size_t used = 0;
+  while (frame != NULL) {
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    if (code != NULL && code->co_name != NULL &&
+        PyUnicode_CompareWithASCIIString(code->co_name, "<module>") == 0) {
+      PyObject *globals = PyFrame_GetGlobals(frame);
+      PyObject *name =
+          globals ? PyDict_GetItemString(globals, "__name__") : NULL;
+      const char *text =
+          name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+      if (text != NULL && used + strlen(text) + 3 < sizeof importing) {
+        used += (size_t)snprintf(importing + used, sizeof importing - used,
+                                 "%s%s", used ? ", " : "", text);
+      }
+      Py_XDECREF(globals);
+    }
+    Py_XDECREF(code);
+    PyFrameObject *back = PyFrame_GetBack(frame);
+    Py_DECREF(frame);
+    frame = back;
+  }
+  PyErr_Clear();
+  return importing;
+}
+
 RT_EXPORT("componentize-py-init") void componentize_py_init(void) {
   rt_initializing = true;
   rt_preinit_fs_begin();
@@ -384,6 +440,9 @@ RT_EXPORT("componentize-py-init") void componentize_py_init(void) {
     rt_fatal("error: COMPONENTIZE_PY_APP is not set (the app module name)");
   }
   PyObject *app = PyImport_ImportModule(app_name);
+  if (app == NULL && PyErr_ExceptionMatches(PyExc_SystemExit)) {
+    exit_during_import(app_name);
+  }
   if (app == NULL) {
     rt_print_exception();
     rt_fatal("error: could not import app module '%s' (traceback above)",

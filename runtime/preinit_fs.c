@@ -18,6 +18,11 @@
 //   (`-p . -o app.wasm`) sees the same listing. The variable's value is
 //   blanked before CPython starts and the hash forgotten at the end, so the
 //   output's name leaves no trace in the snapshot.
+//   Entries that the import system cannot load are left out too (see
+//   `importable`): whatever else lies in a `-p` folder (an earlier build's
+//   `other.wasm`, an editor's `.app.py.swp`, `.git`, `BUILD.bazel`) would
+//   otherwise reach the snapshot through the path finders' cached listings
+//   and every allocation made for them.
 // After initialisation the calls pass straight through.
 
 #include <stdint.h>
@@ -106,6 +111,52 @@ static bool hidden(const char *name, uint32_t len) {
   return hidden_hash != 0 && fnv1a(name, len) == hidden_hash;
 }
 
+static bool ends_with(const char *name, uint32_t len, const char *suffix) {
+  size_t n = strlen(suffix);
+  return len > n && memcmp(name + len - n, suffix, n) == 0;
+}
+
+// Whether `name` can be a module name: ASCII letters, digits and `_`, not
+// starting with a digit; bytes of UTF-8 sequences count as letters (Python
+// accepts Unicode identifiers).
+static bool identifier(const char *name, uint32_t len) {
+  if (len == 0 || (name[0] >= '0' && name[0] <= '9')) {
+    return false;
+  }
+  for (uint32_t i = 0; i < len; i++) {
+    uint8_t c = (uint8_t)name[i];
+    if (!(c >= 0x80 || c == '_' || (c >= 'a' && c <= 'z') ||
+          (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// What the import system can load from a folder while the app is imported:
+// modules (`*.py`, `*.pyc`; this CPython loads no extension modules),
+// packages (a folder named like a module, also a namespace package), and
+// the distribution metadata that `importlib.metadata` looks for
+// (`*.dist-info`, `*.egg-info`). Hidden names (`.x`) never are. A symlink
+// or an entry of unknown type passes when its name fits either rule.
+// Files that are not modules can still be opened by name.
+static bool importable(const char *name, uint32_t len, uint8_t type) {
+  if (len == 0 || name[0] == '.') {
+    return false;
+  }
+  bool module = ends_with(name, len, ".py") || ends_with(name, len, ".pyc");
+  bool folder = identifier(name, len) || ends_with(name, len, ".dist-info") ||
+                ends_with(name, len, ".egg-info");
+  switch (type) {
+  case __WASI_FILETYPE_REGULAR_FILE:
+    return module || ends_with(name, len, ".egg-info");
+  case __WASI_FILETYPE_DIRECTORY:
+    return folder;
+  default:
+    return module || folder;
+  }
+}
+
 void rt_preinit_fs_begin(void) {
   char *value = getenv("COMPONENTIZE_PY_HIDE");
   if (value == NULL) {
@@ -163,7 +214,8 @@ static int32_t listing_load(int32_t fd) {
       const char *name = (const char *)buf + offset + sizeof dirent;
       offset += sizeof dirent + dirent.d_namlen;
       complete++;
-      if (hidden(name, dirent.d_namlen)) {
+      if (hidden(name, dirent.d_namlen) ||
+          !importable(name, dirent.d_namlen, dirent.d_type)) {
         continue;
       }
       if (listing.count == cap) {

@@ -42,10 +42,22 @@ pub struct Report {
 /// Build the component for `request` with `toolchain` and write it
 /// atomically: on error no output file is left behind.
 ///
-/// `progress` receives a line before each long step.
+/// `progress` receives a line before each long step. The app's import has
+/// the default time limit ([`crate::limits::DEFAULT_IMPORT_TIMEOUT`]).
 pub fn componentize(
     toolchain: &Toolchain,
     request: &Request,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Report> {
+    componentize_with(toolchain, request, &crate::limits::Limits::default(), progress)
+}
+
+/// [`componentize`] under `limits`: a time limit for the app's import and a
+/// cancel flag, both honoured inside pre-initialisation too.
+pub fn componentize_with(
+    toolchain: &Toolchain,
+    request: &Request,
+    limits: &crate::limits::Limits,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Report> {
     let mut report = Report::default();
@@ -141,6 +153,7 @@ pub fn componentize(
             bundle: &request.bundle,
             hidden_name,
             stub_wasi: request.stub_wasi,
+            limits,
         },
         mode,
     )?;

@@ -122,6 +122,12 @@ enum Command {
         /// random) traps. For sandboxes and hosts without WASI.
         #[arg(short = 's', long = "stub-wasi")]
         stub_wasi: bool,
+        /// Stop the build with an error when starting Python and importing
+        /// the app take longer than DURATION (e.g. `30s`, `10m`); `none`
+        /// for no limit.
+        #[arg(long, value_name = "DURATION", default_value = "300s",
+              value_parser = parse_import_timeout)]
+        import_timeout: ImportTimeout,
     },
     /// Write the Python bindings (package `wit_world`) for the world.
     Bindings {
@@ -163,6 +169,17 @@ enum Command {
         /// The component file.
         component: PathBuf,
     },
+}
+
+/// `--import-timeout`: a duration, or `None` for `none`.
+#[derive(Clone, Copy, Debug)]
+struct ImportTimeout(Option<std::time::Duration>);
+
+fn parse_import_timeout(text: &str) -> Result<ImportTimeout, String> {
+    if text == "none" {
+        return Ok(ImportTimeout(None));
+    }
+    run::parse_duration(text).map(|d| ImportTimeout(Some(d)))
 }
 
 /// `KEY=VALUE` as a pair.
@@ -209,6 +226,11 @@ trait Console {
     /// Called before each long build step; the worker abandons a cancelled
     /// build here.
     fn checkpoint(&mut self) {}
+    /// The flag that a worker's cancel sets, for the steps that check it
+    /// themselves (pre-initialisation).
+    fn cancel_flag(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+        None
+    }
 }
 
 /// One-shot mode: the process's stdout and stderr.
@@ -377,6 +399,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
             stub_wasi,
             module_worlds,
             intersect_world,
+            import_timeout,
         } => {
             let toolchain = Toolchain::find(toolchain.as_deref())?;
             let mut python_path = rebase_all(if python_path.is_empty() {
@@ -410,6 +433,10 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
                 stub_wasi,
                 module_worlds,
             };
+            let limits = componentize_py::limits::Limits {
+                import_timeout: import_timeout.0,
+                cancel: console.cancel_flag(),
+            };
             // Upstream's console: one line on success (stdout), nothing
             // with -q; our step lines and times with -v.
             let verbose = cli.verbose && !cli.quiet;
@@ -419,7 +446,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
                     let _ = writeln!(console.stderr(), "componentize-py: {step}");
                 }
             };
-            let report = componentize::componentize(&toolchain, &request, &mut progress)?;
+            let report = componentize::componentize_with(&toolchain, &request, &limits, &mut progress)?;
             console.stdout().write_all(&report.guest_stdout)?;
             console.stderr().write_all(&report.guest_stderr)?;
             if verbose {

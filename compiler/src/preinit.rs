@@ -53,6 +53,8 @@ pub struct Inputs<'a> {
     /// not refresh environment, arguments and randomness at the first call
     /// (each would trap); it forgets the build's instead.
     pub stub_wasi: bool,
+    /// When the initialisation run is stopped: time limit and cancel flag.
+    pub limits: &'a crate::limits::Limits,
 }
 
 /// The merged module's parts and where the merge placed the library.
@@ -146,10 +148,23 @@ pub fn engine_for(compiler: Compiler) -> Result<Engine> {
         Compiler::Cranelift => config.cranelift_opt_level(OptLevel::None),
         Compiler::Winch => config.strategy(wasmtime::Strategy::Winch),
     };
+    // The import time limit and cancels stop the guest at its next epoch
+    // check (`crate::limits`).
+    config.epoch_interruption(true);
     let engine = Engine::new(&config)
         .anyhow()
         .context("creating the pre-initialisation engine")?;
-    Ok(cell.get_or_init(|| engine).clone())
+    let mut created = false;
+    let engine = cell
+        .get_or_init(|| {
+            created = true;
+            engine
+        })
+        .clone();
+    if created {
+        crate::limits::tick(&engine)?;
+    }
+    Ok(engine)
 }
 
 /// Whether this process serves many builds (a persistent worker): then the
@@ -215,11 +230,37 @@ pub(crate) fn cache_file(key: &[u8; 32], ext: &str) -> Option<PathBuf> {
     Some(cache_dir()?.join(format!("{}.{ext}", hex(key))))
 }
 
+/// Environment variable capping the on-disk cache's total size, e.g.
+/// `512M`, `2G` (see [`cache_max_bytes`]).
+pub const CACHE_MAX_SIZE_ENV: &str = "COMPONENTIZE_PY_CACHE_MAX_SIZE";
+
+/// The on-disk cache's default size cap: the interpreter's code (about
+/// 30 MB per compiler) and a few components' (15-40 MB each).
+pub const DEFAULT_CACHE_MAX_BYTES: u64 = 512 << 20;
+
+/// The on-disk cache's size cap in bytes: `$COMPONENTIZE_PY_CACHE_MAX_SIZE`
+/// (a size such as `300M`; `0` keeps nothing), else
+/// [`DEFAULT_CACHE_MAX_BYTES`]. A value that does not parse is ignored.
+pub fn cache_max_bytes() -> u64 {
+    match std::env::var(CACHE_MAX_SIZE_ENV) {
+        Ok(value) if value.trim() == "0" => 0,
+        Ok(value) if !value.is_empty() => crate::run::parse_size(&value)
+            .map_or(DEFAULT_CACHE_MAX_BYTES, |n| n as u64),
+        _ => DEFAULT_CACHE_MAX_BYTES,
+    }
+}
+
 /// Store `bytes` at `path` atomically and keep at most `keep` files with
-/// `path`'s extension in its folder (least recently used go first). Errors
-/// are ignored: the cache is an optimisation only.
+/// `path`'s extension in its folder, and at most [`cache_max_bytes`] in
+/// all cache files of the folder (least recently used go first; a file is
+/// used when it is written or loaded, see [`cache_touch`]). Errors are
+/// ignored: the cache is an optimisation only.
 pub(crate) fn cache_store(path: &Path, bytes: &[u8], keep: usize) {
     let Some(dir) = path.parent() else { return };
+    let max_bytes = cache_max_bytes();
+    if bytes.len() as u64 > max_bytes {
+        return;
+    }
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let mut file = tempfile::NamedTempFile::new_in(dir)?;
@@ -230,18 +271,53 @@ pub(crate) fn cache_store(path: &Path, bytes: &[u8], keep: usize) {
     if write().is_err() {
         return;
     }
-    let ext = path.extension().map(|e| e.to_owned());
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+    evict(dir, path, keep, max_bytes);
+}
+
+/// The cache files in `dir` (named `<64 hex digits>.<ext>`), least recently
+/// used first: (modification time, size, path).
+fn cache_entries(dir: &Path) -> Vec<(std::time::SystemTime, u64, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut files: Vec<_> = entries
         .filter_map(|entry| entry.ok())
-        .map(|entry| entry.path())
-        .filter(|p| p.extension().map(|e| e.to_owned()) == ext)
-        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.split_once('.').is_some_and(|(stem, _)| {
+                stem.len() == 64 && stem.bytes().all(|b| b.is_ascii_hexdigit())
+            })
+        })
+        .filter_map(|entry| {
+            let meta = entry.metadata().ok()?;
+            meta.is_file().then(|| (meta.modified().ok(), meta.len(), entry.path()))
+        })
+        .filter_map(|(time, len, path)| Some((time?, len, path)))
         .collect();
-    if files.len() > keep {
-        files.sort();
-        for (_, old) in &files[..files.len() - keep] {
-            let _ = std::fs::remove_file(old);
+    files.sort();
+    files
+}
+
+/// Remove the least recently used cache files of `dir` until at most
+/// `keep` have `newest`'s extension and all together take at most
+/// `max_bytes`; `newest` (just written) stays.
+fn evict(dir: &Path, newest: &Path, keep: usize, max_bytes: u64) {
+    let files = cache_entries(dir);
+    let ext = newest.extension();
+    let mut same_ext = files.iter().filter(|(_, _, p)| p.extension() == ext).count();
+    let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+    for (_, len, old) in &files {
+        if same_ext <= keep && total <= max_bytes {
+            break;
+        }
+        if old == newest {
+            continue;
+        }
+        let over_count = same_ext > keep && old.extension() == ext;
+        if (over_count || total > max_bytes) && std::fs::remove_file(old).is_ok() {
+            total -= len;
+            if old.extension() == ext {
+                same_ext -= 1;
+            }
         }
     }
 }
@@ -356,6 +432,31 @@ struct Host {
     library: Option<Instance>,
 }
 
+/// Export of the interpreter (runtime/init.c) that names the modules whose
+/// bodies were running when the initialisation run stopped.
+const IMPORTING_FUNC: &str = "componentize-py-importing";
+
+/// The modules being imported when the run stopped, innermost first
+/// (`slow, pkg, app`), read from the guest: empty when it cannot tell.
+async fn modules_being_imported(store: &mut Store<Host>, instance: Instance) -> String {
+    let read = async {
+        let func = instance
+            .get_typed_func::<(), i32>(&mut *store, IMPORTING_FUNC)
+            .ok()?;
+        let memory = instance.get_memory(&mut *store, "memory")?;
+        // The guest stopped at a limit: let the short walk of its frames
+        // run to its end.
+        store.set_epoch_deadline(u64::MAX / 2);
+        let address = func.call_async(&mut *store, ()).await.ok()?;
+        let data = memory.data(&*store);
+        let start = usize::try_from(address).ok()?;
+        let text = data.get(start..)?;
+        let end = text.iter().position(|&b| b == 0)?;
+        Some(String::from_utf8_lossy(&text[..end]).into_owned())
+    };
+    read.await.unwrap_or_default()
+}
+
 /// The WASI context of the initialisation run: preopens, environment, a
 /// fixed clock and seeded randomness.
 fn wasi_context(
@@ -415,7 +516,10 @@ async fn run_init(store: &mut Store<Host>, instance: Instance) -> Result<()> {
                 .anyhow()?
                 .call_async(&mut *store, ())
                 .await
-                .anyhow()
+                .map_err(|error| match error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    Some(exit) => anyhow::Error::new(crate::limits::Exited(exit.0)),
+                    None => anyhow::Error::from(error),
+                })
                 .with_context(|| format!("the `{name}` function trapped"))?;
         } else if name == INIT_FUNC {
             bail!("the module does not export `{INIT_FUNC}`");
@@ -508,6 +612,7 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
     let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
     let wasi = wasi_context(inputs, &stdout, &stderr)?;
     let mut store = Store::new(&engine, Host { wasi, library: None });
+    let stop = inputs.limits.arm(&mut store);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .context("starting the async runtime")?;
@@ -527,7 +632,17 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
             }
         };
         lap("instantiate");
-        run_init(&mut store, instance).await?;
+        if let Err(error) = run_init(&mut store, instance).await {
+            let reason = stop.reason(&error);
+            let modules = match reason {
+                Some(_) => modules_being_imported(&mut store, instance).await,
+                None => String::new(),
+            };
+            return Err(match reason {
+                Some(reason) => reason.error(inputs.limits, inputs.app, &modules, error),
+                None => error,
+            });
+        }
         lap("run init");
         let snapshot = wizer
             .snapshot(&cx, &mut wasmtime_wizer::WasmtimeWizer { store: &mut store, instance })
@@ -546,6 +661,15 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
             stderr,
             steps,
         }),
+        // A limit, a cancel or an exit: the sentence says it all, then what
+        // the app printed before.
+        Err(error) if error.is::<crate::limits::Stopped>() => {
+            let mut stopped = error
+                .downcast::<crate::limits::Stopped>()
+                .expect("checked by `is`");
+            stopped.output = String::from_utf8_lossy(&stderr).trim_end().to_string();
+            Err(stopped.into())
+        }
         Err(error) => {
             let guest = String::from_utf8_lossy(&stderr);
             let guest = guest.trim_end();
@@ -638,4 +762,48 @@ async fn instantiate_linked(
     let lib = linker.instantiate_async(&mut *store, library).await.anyhow()?;
     store.data_mut().library = Some(lib);
     Ok(interp)
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    /// A cache file of `len` bytes last used `age` seconds ago.
+    fn entry(dir: &Path, n: u8, ext: &str, len: usize, age: u64) -> PathBuf {
+        let path = dir.join(format!("{}.{ext}", hex(&[n; 32])));
+        std::fs::write(&path, vec![0u8; len]).unwrap();
+        let file = std::fs::File::options().append(true).open(&path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(age)).unwrap();
+        path
+    }
+
+    #[test]
+    fn eviction_keeps_the_size_cap_least_recently_used_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let oldest = entry(dir.path(), 1, "cwasm", 400, 30);
+        let old = entry(dir.path(), 2, "cwasm-component", 300, 20);
+        let recent = entry(dir.path(), 3, "cwasm", 200, 10);
+        let newest = entry(dir.path(), 4, "cwasm-component", 250, 0);
+        // Not cache files: never touched.
+        std::fs::write(dir.path().join("notes.txt"), vec![0u8; 5000]).unwrap();
+        evict(dir.path(), &newest, 8, 800);
+        assert!(!oldest.exists() && !old.exists(), "the two least recently used go");
+        assert!(recent.exists() && newest.exists());
+        assert!(dir.path().join("notes.txt").exists());
+    }
+
+    #[test]
+    fn eviction_keeps_the_count_per_kind_and_the_newest_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = entry(dir.path(), 1, "cwasm", 10, 30);
+        let b = entry(dir.path(), 2, "cwasm", 10, 20);
+        let other = entry(dir.path(), 3, "cwasm-component", 10, 40);
+        let c = entry(dir.path(), 4, "cwasm", 10, 0);
+        evict(dir.path(), &c, 2, 1 << 30);
+        assert!(!a.exists() && b.exists() && c.exists() && other.exists());
+        // Even a file over the cap on its own stays once written.
+        evict(dir.path(), &c, 8, 1);
+        assert!(c.exists() && !b.exists() && !other.exists());
+    }
 }

@@ -68,6 +68,35 @@ fn hello_is_byte_identical_across_checkouts() {
     assert!(outputs[0] == outputs[2], "a rebuild differs from the first build");
 }
 
+/// Files in the app's folder that Python cannot import (an earlier build's
+/// output under another name, an editor's swap and backup files, a VCS
+/// folder, notes) do not change the output: only what the import system
+/// can load reaches the snapshot.
+#[test]
+fn files_python_cannot_import_leave_no_trace() {
+    let app = tempfile::tempdir().unwrap();
+    for file in ["hello.wit", "app.py"] {
+        std::fs::copy(repo().join("examples/hello").join(file), app.path().join(file)).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let first = out.path().join("first.wasm");
+    build(app.path(), "hello.wit", "hello", "app", &first);
+    let first = std::fs::read(&first).unwrap();
+
+    std::fs::write(app.path().join("other.wasm"), &first).unwrap();
+    std::fs::write(app.path().join(".app.py.swp"), b"swap file of an editor").unwrap();
+    std::fs::write(app.path().join("app.py~"), b"backup").unwrap();
+    std::fs::write(app.path().join("NOTES.txt"), b"notes").unwrap();
+    std::fs::create_dir(app.path().join(".git")).unwrap();
+    std::fs::write(app.path().join(".git/HEAD"), b"ref: refs/heads/main").unwrap();
+    let second = out.path().join("second.wasm");
+    build(app.path(), "hello.wit", "hello", "app", &second);
+    assert!(
+        first == std::fs::read(&second).unwrap(),
+        "files Python cannot import changed the output"
+    );
+}
+
 /// The pre-initialisation run's code never changes the output: the linked
 /// run (interpreter and bindings library as two instances) with code from
 /// Winch or Cranelift, compiled or from the cache, gives the same bytes as

@@ -89,8 +89,14 @@ struct Worker {
 
 impl Worker {
     fn start() -> Worker {
+        Worker::start_with(&[])
+    }
+
+    /// A worker with `startup` arguments besides `--persistent_worker`.
+    fn start_with(startup: &[&str]) -> Worker {
         let mut child = compiler()
             .arg("--persistent_worker")
+            .args(startup)
             .current_dir(hello_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -397,4 +403,89 @@ fn end_of_input_ends_the_worker() {
     let (status, rest) = worker.finish();
     assert!(status.success());
     assert!(rest.is_empty());
+}
+
+/// A folder with examples/hello's WIT and an app whose import never ends.
+fn endless_app() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(hello_dir().join("hello.wit"), dir.path().join("hello.wit")).unwrap();
+    std::fs::write(dir.path().join("app.py"), "while True:\n    pass\n").unwrap();
+    dir
+}
+
+/// Arguments building `dir`'s app into `out`, with absolute paths.
+fn app_args(dir: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = vec!["-d".into(), dir.join("hello.wit").to_str().unwrap().into()];
+    args.extend(["-w", "hello", "componentize", "app", "-p"].map(String::from));
+    args.push(dir.to_str().unwrap().into());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.extend(["-o".to_string(), out.to_str().unwrap().to_string()]);
+    args
+}
+
+/// A cancel reaches a build inside pre-initialisation (an app whose import
+/// never ends): it is answered as cancelled within a second and writes
+/// nothing.
+#[test]
+fn cancel_stops_a_build_inside_preinitialisation() {
+    let app = endless_app();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut worker = Worker::start();
+    // First a build that compiles the interpreter (not interruptible), so
+    // that the next one reaches the app's import quickly.
+    let out = tmp.path().join("hello.wasm");
+    worker.send(&request(4, hello_args(&out)));
+    let response = worker.receive();
+    assert_eq!(response.exit_code, 0, "{}", response.output);
+
+    worker.send(&request(3, app_args(app.path(), &tmp.path().join("x.wasm"), &[])));
+    // Long enough to be spinning in the app's import.
+    std::thread::sleep(Duration::from_secs(3));
+    let sent = std::time::Instant::now();
+    worker.send(&WorkRequest { cancel: true, ..request(3, Vec::new()) });
+    let response = worker.receive();
+    let took = sent.elapsed();
+    assert_eq!(response.request_id, 3);
+    assert!(response.was_cancelled, "{response:?}");
+    assert!(took < Duration::from_secs(1), "the cancel took {took:?}");
+    let (status, rest) = worker.finish();
+    assert!(status.success() && rest.is_empty());
+    assert!(!tmp.path().join("x.wasm").exists());
+}
+
+/// With `--worker-max-builds 1`, a burst of requests runs one build at a
+/// time: three builds that each stop at a 1 s import limit finish about a
+/// second apart, not together; each gets the time-limit error.
+#[test]
+fn worker_runs_a_bounded_number_of_builds_at_once() {
+    let app = endless_app();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut worker = Worker::start_with(&["--worker-max-builds", "1"]);
+    let start = std::time::Instant::now();
+    for id in 1..=3 {
+        let out = tmp.path().join(format!("{id}.wasm"));
+        worker.send(&request(id, app_args(app.path(), &out, &["--import-timeout", "1s"])));
+    }
+    let mut finished = Vec::new();
+    for _ in 0..3 {
+        let response = worker.receive();
+        assert_eq!(response.exit_code, 1);
+        assert!(response.output.contains("import time limit of 1 s"), "{}", response.output);
+        finished.push(start.elapsed());
+    }
+    let (status, _) = worker.finish();
+    assert!(status.success());
+    assert!(
+        finished[2] - finished[0] >= Duration::from_millis(1800),
+        "the builds overlapped: finished at {finished:?}"
+    );
+
+    // A bad value is refused at start.
+    let output = compiler()
+        .args(["--persistent_worker", "--worker-max-builds", "0"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--worker-max-builds"));
 }

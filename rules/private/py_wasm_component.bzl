@@ -105,6 +105,8 @@ def _py_wasm_component_impl(ctx):
     args.add_all(ctx.attr.bundle_packages, before_each = "--bundle-package")
     if ctx.attr.stub_wasi:
         args.add("--stub-wasi")
+    if ctx.attr.import_timeout:
+        args.add("--import-timeout", ctx.attr.import_timeout)
     args.add("--output", out)
 
     ctx.actions.run(
@@ -153,6 +155,7 @@ worker (action mnemonic `Componentize`).""",
         ),
         "bundle_packages": attr.string_list(doc = "modules or packages carried whole (--bundle-package)"),
         "stub_wasi": attr.bool(doc = "import no WASI; every WASI call traps (--stub-wasi)"),
+        "import_timeout": attr.string(doc = "time limit of the app's import at build time, e.g. `60s`, `none` (--import-timeout; default 300s)"),
     },
     toolchains = [COMPILER_TOOLCHAIN_TYPE, RUNTIME_TOOLCHAIN_TYPE],
     provides = [PyWasmComponentInfo],
