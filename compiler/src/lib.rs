@@ -10,6 +10,7 @@
 
 pub mod bindings;
 pub mod bundle;
+pub mod capabilities;
 pub mod merge;
 pub mod componentize;
 pub mod config;
