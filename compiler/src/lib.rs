@@ -10,7 +10,10 @@
 
 pub mod bindings;
 pub mod bundle;
+pub mod capabilities;
 pub mod merge;
+pub mod outgoing;
+pub mod poll_loop;
 pub mod componentize;
 pub mod config;
 pub mod limits;

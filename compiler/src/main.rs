@@ -6,7 +6,7 @@ mod worker;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use componentize_py::{bindings, bundle, componentize, run, serve, toolchain::Toolchain, wit};
+use componentize_py::{bindings, bundle, capabilities, componentize, run, serve, toolchain::Toolchain, wit};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -142,13 +142,32 @@ enum Command {
         #[arg(long)]
         invoke: Vec<String>,
         /// Cap each linear memory of the component at SIZE (e.g. `64M`,
-        /// `1G`); growing beyond it stops the component with an error.
+        /// `1G`); growing beyond it fails in the guest (Python raises
+        /// `MemoryError`).
         #[arg(long, value_name = "SIZE", value_parser = run::parse_size)]
         max_memory: Option<usize>,
+        /// With `--max-memory`: a growth beyond the cap stops the component
+        /// with an error instead of failing in the guest.
+        #[arg(long, requires = "max_memory")]
+        trap_on_grow_failure: bool,
         /// Stop the component after DURATION (e.g. `2s`, `500ms`) with an
         /// error; compilation is not counted.
         #[arg(long, value_name = "DURATION", value_parser = run::parse_duration)]
         timeout: Option<std::time::Duration>,
+        /// Grant the guest the host directory HOST, at GUEST (default: the
+        /// same path), read-write; repeatable.
+        #[arg(long = "dir", value_name = "HOST[::GUEST]", value_parser = capabilities::parse_dir)]
+        dirs: Vec<capabilities::Preopen>,
+        /// Set the guest's environment variable NAME to VALUE, or to the
+        /// host's value when `=VALUE` is left out; repeatable.
+        #[arg(long = "env", value_name = "NAME[=VALUE]", value_parser = capabilities::parse_env)]
+        env: Vec<capabilities::EnvVar>,
+        /// Allow TCP and UDP (`wasi:sockets`) to and from any address.
+        #[arg(long)]
+        inherit_network: bool,
+        /// Allow host name lookups (`wasi:sockets/ip-name-lookup`).
+        #[arg(long)]
+        allow_ip_name_lookup: bool,
         /// The component file.
         component: PathBuf,
         /// Arguments passed to the component.
@@ -479,7 +498,12 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
         Command::Run {
             invoke,
             max_memory,
+            trap_on_grow_failure,
             timeout,
+            dirs,
+            env,
+            inherit_network,
+            allow_ip_name_lookup,
             component,
             args,
         } => {
@@ -488,9 +512,19 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
             }
             let limits = run::Limits {
                 max_memory,
+                trap_on_grow_failure,
                 timeout,
             };
-            run::run(&rebase(base, component), &invoke, &args, &limits)
+            let capabilities = capabilities::Capabilities {
+                dirs: dirs
+                    .into_iter()
+                    .map(|dir| capabilities::Preopen { host: rebase(base, dir.host), ..dir })
+                    .collect(),
+                env,
+                inherit_network,
+                allow_ip_name_lookup,
+            };
+            run::run(&rebase(base, component), &invoke, &args, &limits, &capabilities)
         }
         Command::Serve { addr, timeout, component } => {
             if !console.owns_stdio() {

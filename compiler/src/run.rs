@@ -2,6 +2,7 @@
 //! exported function called with WAVE-encoded arguments, optionally under
 //! [`Limits`] (`--max-memory`, `--timeout`).
 
+use crate::capabilities::Capabilities;
 use crate::WasmtimeResultExt;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
@@ -25,8 +26,13 @@ pub struct Host {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
     /// `--max-memory`: the most bytes any one linear memory of the
-    /// component may grow to; a `memory.grow` beyond it traps.
+    /// component may grow to; a `memory.grow` beyond it fails (returns -1,
+    /// so CPython raises `MemoryError`), or traps with
+    /// [`Limits::trap_on_grow_failure`].
     pub max_memory: Option<usize>,
+    /// `--trap-on-grow-failure`: a growth beyond `max_memory` stops the
+    /// component with an error instead of failing in the guest.
+    pub trap_on_grow_failure: bool,
     /// `--timeout`: how long the component may run (instantiation and
     /// calls, not compilation) before it is interrupted.
     pub timeout: Option<Duration>,
@@ -37,13 +43,20 @@ pub struct Limits {
 #[derive(Debug, Default)]
 pub struct MemoryCap {
     max: Option<usize>,
+    trap: bool,
     refused: Option<usize>,
 }
 
 impl MemoryCap {
-    /// A cap of `max` bytes per linear memory (`None`: no cap).
+    /// A cap of `max` bytes per linear memory (`None`: no cap); a growth
+    /// beyond it fails in the guest.
     pub fn new(max: Option<usize>) -> Self {
-        MemoryCap { max, refused: None }
+        MemoryCap { max, trap: false, refused: None }
+    }
+
+    /// A cap like [`MemoryCap::new`] whose refusals trap instead.
+    pub fn trapping(max: Option<usize>) -> Self {
+        MemoryCap { max, trap: true, refused: None }
     }
 
     /// The size a refused growth asked for, if one was refused.
@@ -62,8 +75,12 @@ impl wasmtime::ResourceLimiter for MemoryCap {
         match self.max {
             Some(max) if desired > max => {
                 self.refused = Some(desired);
-                // An error (not `Ok(false)`, which CPython would see as a
-                // failed malloc and may survive) traps the guest at once.
+                if !self.trap {
+                    // `memory.grow` returns -1: malloc returns NULL and
+                    // CPython raises MemoryError, which the app may handle.
+                    return Ok(false);
+                }
+                // An error traps the guest at once.
                 Err(wasmtime::Error::msg(format!(
                     "the component tried to grow a linear memory from {} to {}, \
                      beyond --max-memory {}",
@@ -186,12 +203,36 @@ pub fn store(engine: &Engine, args: &[String]) -> Store<Host> {
 pub fn store_with(engine: &Engine, args: &[String], limits: &Limits) -> Store<Host> {
     let mut wasi = WasiCtxBuilder::new();
     wasi.inherit_stdio().args(args);
+    store_from(engine, wasi, limits)
+}
+
+/// A store like [`store_with`] that also grants `capabilities`
+/// (directories, environment, network); a directory that cannot be opened
+/// is an error.
+pub fn store_granting(
+    engine: &Engine,
+    args: &[String],
+    limits: &Limits,
+    capabilities: &Capabilities,
+) -> Result<Store<Host>> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.inherit_stdio().args(args);
+    capabilities.apply(&mut wasi)?;
+    Ok(store_from(engine, wasi, limits))
+}
+
+/// A store for `wasi`, under `limits`.
+fn store_from(engine: &Engine, mut wasi: WasiCtxBuilder, limits: &Limits) -> Store<Host> {
     let mut store = Store::new(
         engine,
         Host {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            memory: MemoryCap::new(limits.max_memory),
+            memory: if limits.trap_on_grow_failure {
+                MemoryCap::trapping(limits.max_memory)
+            } else {
+                MemoryCap::new(limits.max_memory)
+            },
         },
     );
     store.limiter(|host| &mut host.memory);
@@ -309,14 +350,21 @@ pub fn load_tagged(engine: &Engine, path: &Path, tag: &str) -> Result<Component>
 
 /// `componentize-py run`: call `wasi:cli/run`, or each of `invoke` (WAVE
 /// function calls such as `hello("world")`), printing each result in WAVE;
-/// under `limits`, whose breach is an error that names the limit.
-pub fn run(path: &Path, invoke: &[String], args: &[String], limits: &Limits) -> Result<()> {
+/// under `limits`, whose breach is an error that names the limit, with
+/// `capabilities` granted.
+pub fn run(
+    path: &Path,
+    invoke: &[String],
+    args: &[String],
+    limits: &Limits,
+    capabilities: &Capabilities,
+) -> Result<()> {
     let engine = engine_with(limits)?;
     let component = load(&engine, path)?;
     let linker = linker(&engine)?;
     let mut argv = vec![path.display().to_string()];
     argv.extend(args.iter().cloned());
-    let mut store = store_with(&engine, &argv, limits);
+    let mut store = store_granting(&engine, &argv, limits, capabilities)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -8,8 +8,8 @@
 //! guest traps before it set a response (a Python exception in the handler:
 //! the runtime prints the traceback on the server's stderr, then traps), the
 //! client gets `500 Internal Server Error`. Outgoing requests
-//! (`wasi:http/outgoing-handler`) fail with an error code: the server makes
-//! no network connections on the guest's behalf.
+//! (`wasi:http/outgoing-handler`) are sent as plain HTTP/1.1
+//! ([`crate::outgoing`]); `https` ones fail with `HTTP-request-denied`.
 
 use crate::run::load_tagged;
 use crate::WasmtimeResultExt;
@@ -41,22 +41,23 @@ const DENSE_IMAGE_SIZE: u64 = 256 << 20;
 struct RequestHost {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    hooks: NoOutgoing,
+    hooks: PlainHttp,
     table: ResourceTable,
 }
 
 /// Hooks that keep `wasmtime-wasi-http`'s defaults except outgoing requests,
-/// which are refused (this build has no TLS client).
-struct NoOutgoing;
+/// which [`crate::outgoing::send`] sends (plain HTTP only: this build has
+/// no TLS client).
+struct PlainHttp;
 
-impl WasiHttpHooks for NoOutgoing {
+impl WasiHttpHooks for PlainHttp {
     fn send_request(
         &mut self,
-        _request: hyper::Request<WasiBody>,
-        _options: Option<RequestOptions>,
+        request: hyper::Request<WasiBody>,
+        options: Option<RequestOptions>,
         _done: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<OutgoingResponse> {
-        Box::new(async { Err(HttpError::HttpRequestDenied) })
+        Box::new(crate::outgoing::send(request, options))
     }
 }
 
@@ -237,7 +238,7 @@ impl Server {
             RequestHost {
                 wasi: wasi.build(),
                 http: WasiHttpCtx::new(),
-                hooks: NoOutgoing,
+                hooks: PlainHttp,
                 table: ResourceTable::new(),
             },
         );

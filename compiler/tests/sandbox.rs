@@ -214,14 +214,66 @@ fn timeout_stops_a_runaway_loop() {
 }
 
 #[test]
-fn max_memory_stops_memory_bombs() {
+fn max_memory_makes_memory_bombs_raise_memory_error() {
+    // As upstream's sandbox host (wasmtime-py with a store memory limit):
+    // the growth fails, CPython raises MemoryError, the export returns it
+    // as `err`, and the instance lives on.
+    let started = Instant::now();
+    let output = run(
+        &["--max-memory", "64M", "--timeout", "60s"],
+        &[
+            r#"exec("x = 'a' * 10**9")"#,
+            r#"exec("y = bytes(100 * 1024 * 1024)")"#,
+            r#"eval("'still here'")"#,
+            r#"exec("z = 'a' * 10**6")"#,
+            r#"eval("len(z)")"#,
+        ],
+    );
+    let elapsed = started.elapsed();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        concat!(
+            "err(\"MemoryError\")\n",
+            "err(\"MemoryError\")\n",
+            "ok(\"\\'still here\\'\")\n",
+            "ok(\"\")\n",
+            "ok(\"1000000\")\n",
+        )
+    );
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+
+    // The cap is what failed them: 100 MB fits under 512 MiB.
+    let output = run(&["--max-memory", "512M"], &[r#"exec("x = 'a' * 10**8")"#, r#"eval("len(x)")"#]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "ok(\"\")\nok(\"100000000\")\n");
+}
+
+#[test]
+fn memory_filled_bit_by_bit_comes_back_as_memory_error() {
+    // Small allocations until the cap: the last one fails, and the
+    // MemoryError still comes back as `err` (CPython keeps a MemoryError
+    // instance in reserve); the instance serves the next call.
+    let started = Instant::now();
+    let output = run(
+        &["--max-memory", "64M", "--timeout", "60s"],
+        &["exec(\"x = []\\nwhile True: x.append('a' * 1000)\")", r#"eval("1 + 1")"#],
+    );
+    let elapsed = started.elapsed();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "err(\"MemoryError\")\nok(\"2\")\n");
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+}
+
+#[test]
+fn trap_on_grow_failure_stops_memory_bombs() {
     for bomb in [
         "x = 'a' * 10**9",
         "x = []\nwhile True: x.append('a' * 1000)",
     ] {
         let call = format!("exec({bomb:?})");
         let started = Instant::now();
-        let output = run(&["--max-memory", "64M", "--timeout", "60s"], &[&call]);
+        let output = run(&["--max-memory", "64M", "--trap-on-grow-failure", "--timeout", "60s"], &[&call]);
         let elapsed = started.elapsed();
         assert!(!output.status.success(), "`{bomb}` should fail");
         let stderr = text(&output.stderr);
@@ -233,10 +285,9 @@ fn max_memory_stops_memory_bombs() {
         assert!(!stderr.contains("--timeout"), "`{bomb}` hit the timeout: {stderr}");
         assert!(elapsed < Duration::from_secs(30), "`{bomb}` took {elapsed:?} to stop");
     }
-    // The cap is what stopped them: 100 MB fits under 512 MiB.
-    let output = run(&["--max-memory", "512M"], &[r#"exec("x = 'a' * 10**8")"#, r#"eval("len(x)")"#]);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    assert_eq!(text(&output.stdout), "ok(\"\")\nok(\"100000000\")\n");
+    // The flag needs a cap.
+    let output = compiler().args(["run", "--trap-on-grow-failure", "x.wasm"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
 }
 
 #[test]
@@ -253,4 +304,66 @@ fn bad_limits_are_command_line_errors() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("unknown duration unit"), "{}", text(&output.stderr));
+}
+
+/// The wasmtime-py version the sandbox host is tested with (50.0.1 traps
+/// when a host passes lists of borrowed handles).
+const WASMTIME_PY: &str = "49.0.0";
+
+/// A Python with wasmtime-py, in a venv kept under `target/` (made once:
+/// the first run needs the package registry).
+fn wasmtime_py_python() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
+    let venv = target.join(format!("wasmtime-py-{WASMTIME_PY}"));
+    let python = venv.join("bin/python3");
+    let works = |python: &Path| {
+        std::process::Command::new(python)
+            .args(["-c", "import wasmtime.component"])
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    if works(&python) {
+        return python;
+    }
+    // Made aside and renamed into place, so that an interrupted install
+    // leaves no half venv behind.
+    let partial = target.join(format!("wasmtime-py-{WASMTIME_PY}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    let status = std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&partial)
+        .status()
+        .unwrap();
+    assert!(status.success(), "python3 -m venv failed");
+    let output = std::process::Command::new(partial.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("wasmtime=={WASMTIME_PY}"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "pip install wasmtime=={WASMTIME_PY}: {}", text(&output.stderr));
+    let _ = std::fs::remove_dir_all(&venv);
+    std::fs::rename(&partial, &venv).unwrap();
+    assert!(works(&python), "wasmtime-py does not import from {}", venv.display());
+    python
+}
+
+/// Upstream's sandbox host runs our component under wasmtime-py with a
+/// store memory limit: its memory bomb comes back as `err("MemoryError")`
+/// there too.
+#[test]
+fn wasmtime_py_hosts_the_sandbox_and_its_memory_limit() {
+    let python = wasmtime_py_python();
+    let host = repo().join("examples/sandbox/host.py");
+    let output = std::process::Command::new(&python)
+        .arg(&host)
+        .arg(sandbox())
+        .args(["x = 6 * 7", "y = 'a' * 10**9", "1 / 0", "x"])
+        .output()
+        .unwrap();
+    eprintln!("--- stdout\n{}--- stderr\n{}", text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        "ok: \nerr: MemoryError\nerr: ZeroDivisionError: division by zero\nok: 42\n"
+    );
 }

@@ -195,6 +195,8 @@ pub fn generate_with(
     add(generator
         .registry()
         .with_context(|| format!("generating `{package}/_registry.py`"))?);
+    let imported: Vec<_> = generator.imports.iter().map(|i| (i.id, i.module_name.as_str())).collect();
+    files.extend(crate::poll_loop::module(resolve, package, &imported, naming::variant_case_class));
 
     Ok(files.into_iter().collect())
 }
