@@ -29,13 +29,14 @@ def main() -> None:
     config = Config()
     config.epoch_interruption = True
     engine = Engine(config)
+    # Compiled before the clock starts: the timeout is for the guest.
+    component = Component.from_file(engine, path)
     timer = threading.Timer(TIMEOUT_SECONDS, engine.increment_epoch)
     timer.start()
     try:
         store = Store(engine)
         store.set_epoch_deadline(1)
         store.set_limits(memory_size=MEMORY_LIMIT_BYTES)
-        component = Component.from_file(engine, path)
         # Built with --stub-wasi, the sandbox imports nothing.
         instance = Linker(engine).instantiate(store, component)
         calls = [("exec", statement) for statement in statements] + [("eval", expression)]
