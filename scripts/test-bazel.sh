@@ -3,6 +3,9 @@
 # tests/bazel/workspace:
 #
 #   1. Bazel 7.7.1 through scripts/bazel.sh (provisions the sid chroot once);
+#      toolchain hygiene (tests/bazel/missing-tools): with every tool missing,
+#      an unrelated py_test passes and a component fails at execution naming
+#      each missing tool, in bzlmod and WORKSPACE mode;
 #   2. bzlmod: bazel build //... and bazel test //... (components, py_wasm_tests,
 #      analysis tests); the expected-to-fail test must fail; `bazel aquery`
 #      shows the worker execution requirements and no inherited environment;
@@ -72,6 +75,29 @@ save_hashes() { (cd "$ws/bazel-bin" && sha256sum "${components[@]}") > "$1"; cat
 same_hashes() { cmp "$1" "$2" && echo "identical: $1 $2"; }
 # hashes_match: the components now in bazel-bin are those of the first build.
 hashes_match() { save_hashes "$logs/now.sha256" && same_hashes "$logs/bzlmod.sha256" "$logs/now.sha256"; }
+
+# ---------------------------------------------------- toolchain hygiene
+# tests/bazel/missing-tools: the toolchain tags (and the WORKSPACE macro's
+# arguments) point at a compiler, CPython, clang, wasm-ld and sysroot that do
+# not exist. Registering the toolchains must break no target that does not
+# use them; a component fails at execution, naming every missing tool.
+echo "== toolchain hygiene: every tool missing (tests/bazel/missing-tools)"
+mt="$root/tests/bazel/missing-tools"
+missing_tools_fail() {
+  local out status
+  out=$(in_ws "$mt" build --keep_going "$@" //:hello 2>&1); status=$?
+  echo "$out" | grep -v '^Analyzing\|^$'
+  echo "bazel build exited with $status (want 1: an action failed, analysis succeeded)"
+  [ "$status" -eq 1 ] || return 1
+  echo "$out" | grep -q "componentize-py compiler not found at .*no-such-dir/componentize-py: build it .* componentize.toolchain(compiler = ...)" || return 1
+  echo "$out" | grep -q "CPython for WASI not found: .*no-such-dir/python has no include/python3.11/Python.h .*componentize.cpython(path = ...)" || return 1
+  echo "$out" | grep -q "WASI C toolchain: no-such-clang-19 not found .*componentize.wasi_cc(clang = ...," || return 1
+}
+check "missing tools, bzlmod: an unrelated py_test passes" in_ws "$mt" test //:unrelated_test
+check "missing tools, bzlmod: a component fails at execution, naming each tool" missing_tools_fail
+check "missing tools, WORKSPACE: an unrelated py_test passes" in_ws "$mt" test --config=workspace //:unrelated_test
+check "missing tools, WORKSPACE: a component fails at execution, naming each tool" missing_tools_fail --config=workspace
+in_ws "$mt" shutdown >/dev/null 2>&1
 
 # ----------------------------------------------------------------- bzlmod
 echo "== bzlmod (MODULE.bazel)"

@@ -1,5 +1,6 @@
 """py_wasm_component: a Python app + a WIT world -> a WebAssembly component."""
 
+load(":missing.bzl", "fail_at_execution")
 load(":providers.bzl", "PyWasmComponentInfo", "WitInfo")
 
 COMPILER_TOOLCHAIN_TYPE = "//toolchains:compiler_toolchain_type"
@@ -107,16 +108,12 @@ def _py_wasm_component_impl(ctx):
         args.add("--stub-wasi")
     args.add("--output", out)
 
-    ctx.actions.run(
-        executable = compiler.compiler,
-        arguments = [args],
-        inputs = depset(staged + wit_files, transitive = [runtime.files]),
-        outputs = [out],
-        mnemonic = "Componentize",
-        progress_message = "Componentizing %{label}",
-        execution_requirements = WORKER_EXECUTION_REQUIREMENTS,
-        toolchain = COMPILER_TOOLCHAIN_TYPE,
-    )
+    missing = [m for m in [compiler.missing, runtime.missing] if m]
+    if missing:
+        # Every missing tool at once, and nothing built before the failure.
+        fail_at_execution(ctx, [out], "\n".join(missing), "Componentize")
+    else:
+        _componentize(ctx, compiler, args, depset(staged + wit_files, transitive = [runtime.files]), out)
     return [
         DefaultInfo(files = depset([out])),
         PyWasmComponentInfo(
@@ -127,6 +124,18 @@ def _py_wasm_component_impl(ctx):
             python_srcs = depset(py_files + dep_files),
         ),
     ]
+
+def _componentize(ctx, compiler, args, inputs, out):
+    ctx.actions.run(
+        executable = compiler.compiler,
+        arguments = [args],
+        inputs = inputs,
+        outputs = [out],
+        mnemonic = "Componentize",
+        progress_message = "Componentizing %{label}",
+        execution_requirements = WORKER_EXECUTION_REQUIREMENTS,
+        toolchain = COMPILER_TOOLCHAIN_TYPE,
+    )
 
 py_wasm_component = rule(
     implementation = _py_wasm_component_impl,
