@@ -6,6 +6,9 @@
 #      toolchain hygiene (tests/bazel/missing-tools): with every tool missing,
 #      an unrelated py_test passes and a component fails at execution naming
 #      each missing tool, in bzlmod and WORKSPACE mode;
+#   5b. tests/bazel/monorepo (rules_python layout): py_tests and components of
+#      the same py_library targets, the -p folders in py_binary's sys.path
+#      order, bzlmod and WORKSPACE components byte-identical;
 #   2. bzlmod: bazel build //... and bazel test //... (components, py_wasm_tests,
 #      analysis tests); the expected-to-fail test must fail; `bazel aquery`
 #      shows the worker execution requirements and no inherited environment;
@@ -290,6 +293,46 @@ oneshot_same() {
 check "worker: one multiplex worker process, three requests at once (--jobs=4)" worker_build
 check "worker: each component byte-identical to a one-shot run outside Bazel" oneshot_same
 check "worker: components byte-identical to the first build" hashes_match
+
+# --------------------------------------------------------------- monorepo
+# tests/bazel/monorepo: laid out as rules_python users do (repo-root imports,
+# packages with __init__.py, `imports = ["src"]`, an external repository);
+# a py_test and a component of the same library.
+echo "== monorepo (tests/bazel/monorepo): rules_python libraries"
+mr="$root/tests/bazel/monorepo"
+mr_components=(app/greeter.wasm)
+mr_bazel() { in_ws "$mr" "$@"; }
+pythonpath_order() {
+  # The greeter's -p folders: its srcs, then py_binary's sys.path of its
+  # PyInfo deps (the imports, then each repository's root, sorted). The
+  # flags are in the params file of the last build.
+  local params; params=$(ls "$mr"/bazel-bin/app/greeter.wasm-*.params) || return 1
+  awk 'prev == "--python-path" { print } { prev = $0 }' "$params" | sed 's|^bazel-out/[^/]*/bin/||' | tee "$logs/pythonpath.txt"
+  python3 - "$logs/pythonpath.txt" <<'PY'
+import re, sys
+got = [l.strip() for l in open(sys.argv[1])]
+# Repository folder names differ between bzlmod (ext_greetings~) and WORKSPACE.
+norm = [re.sub(r"/[^/]*ext_greetings[^/]*$", "/ext_greetings", p) for p in got]
+want = [
+    "app/greeter.pypath",
+    "app/greeter.pyroot/_main/third_party/vendored/src",
+    "app/greeter.pyroot/_main",
+    "app/greeter.pyroot/ext_greetings",
+]
+print("want:", want)
+print("got: ", norm)
+sys.exit(0 if norm == want else 1)
+PY
+}
+mr_hashes() { (cd "$mr/bazel-bin" && sha256sum "${mr_components[@]}") > "$1"; cat "$1"; }
+check "monorepo, bzlmod: bazel test //... (py_tests and py_wasm_tests)" mr_bazel test //...
+check "monorepo, bzlmod: -p folders as py_binary's sys.path" pythonpath_order
+check "monorepo, bzlmod: save component hashes" mr_hashes "$logs/mr-bzlmod.sha256"
+check "monorepo, WORKSPACE: bazel test //..." mr_bazel test --config=workspace //...
+check "monorepo, WORKSPACE: -p folders as py_binary's sys.path" pythonpath_order
+check "monorepo, WORKSPACE: save component hashes" mr_hashes "$logs/mr-workspace.sha256"
+check "monorepo, WORKSPACE and bzlmod components are byte-identical" same_hashes "$logs/mr-bzlmod.sha256" "$logs/mr-workspace.sha256"
+in_ws "$mr" shutdown >/dev/null 2>&1
 
 # -------------------------------------------------------------- WORKSPACE
 echo "== WORKSPACE (--noenable_bzlmod)"

@@ -66,7 +66,7 @@ def _watch(rctx, path):
 def _resolve(rctx, path):
     if path.startswith("/"):
         return rctx.path(path)
-    return rctx.path(rctx.attr.anchor).dirname.get_child(path)
+    return rctx.path(rctx.attr.anchor).realpath.dirname.get_child(path)
 
 # ----------------------------------------------------- compiler (+ runtime)
 
