@@ -10,7 +10,8 @@
 #      lock served by --distdir): py_tests and components of the same
 #      py_library targets, the -p folders in py_binary's sys.path order,
 #      bazel run of exports, of wasi:cli/run and of an HTTP server (curl), the
-#      bindings rule = the CLI's bindings, bzlmod and WORKSPACE components
+#      bindings rule = the CLI's bindings, py_wasm_tests run the precompiled
+#      component (and with run flags), bzlmod and WORKSPACE components
 #      byte-identical;
 #   2. bzlmod: bazel build //... and bazel test //... (components, py_wasm_tests,
 #      analysis tests); the expected-to-fail test must fail; `bazel aquery`
@@ -384,10 +385,21 @@ bindings_same() {
   python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' "$b/wit_world/__init__.py" || return 1
   diff -r "$b" "$tmp" && echo "identical to componentize-py bindings"
 }
+runs_precompiled() {
+  # py_wasm_test runs <component>.cwasm, made once by the Precompile action;
+  # the same bytes as a second `componentize-py precompile` outside Bazel.
+  grep -n '^component=' "$mr/bazel-bin/app/greeter_test.sh" "$mr/bazel-bin/app/greeter_timeout_test.sh" || return 1
+  grep -q "^component='app/greeter.cwasm'$" "$mr/bazel-bin/app/greeter_test.sh" || return 1
+  grep -q "^component='app/greeter.timeout.cwasm'$" "$mr/bazel-bin/app/greeter_timeout_test.sh" || return 1
+  "$root/target/release/componentize-py" precompile "$mr/bazel-bin/app/greeter.wasm" -o "$logs/greeter.cwasm" || return 1
+  ls -l "$mr/bazel-bin/app/greeter.cwasm" "$logs/greeter.cwasm"
+  cmp "$mr/bazel-bin/app/greeter.cwasm" "$logs/greeter.cwasm" && echo "precompiled bytes are deterministic"
+}
 mr_hashes() { (cd "$mr/bazel-bin" && sha256sum "${mr_components[@]}") > "$1"; cat "$1"; }
 check "monorepo: wheels of requirements.lock (pip download --require-hashes)" get_wheels
 check "monorepo, bzlmod: bazel test //... (py_tests and py_wasm_tests)" mr_bazel test //...
 check "monorepo, bzlmod: -p folders as py_binary's sys.path" pythonpath_order
+check "monorepo, bzlmod: py_wasm_test runs the Precompile action's .cwasm" runs_precompiled
 check "monorepo, bzlmod: bazel run //app:greet (exports, --invoke)" run_greet
 check "monorepo, bzlmod: bazel run //services/cli:run (wasi:cli/run)" run_cli
 check "monorepo, bzlmod: bazel run //services/http:serve, GET /bazel" serve_http

@@ -14,6 +14,7 @@ pub mod merge;
 pub mod componentize;
 pub mod config;
 pub mod preinit;
+pub mod precompile;
 pub mod run;
 pub mod serve;
 pub mod stub_wasi;

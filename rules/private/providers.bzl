@@ -17,6 +17,8 @@ PyWasmComponentInfo = provider(
     doc = "A WebAssembly component built from Python by py_wasm_component.",
     fields = {
         "component": "File: the .wasm component",
+        "precompiled": "File: the component compiled ahead of time for the exec platform (`componentize-py precompile`), what py_wasm_test runs",
+        "precompiled_for_timeout": "File: the same, compiled for runs with --timeout (`precompile --for-timeout`)",
         "wit": "WitInfo of the world's WIT",
         "world": "string: the world name given (may be '')",
         "app": "string: the app module",

@@ -125,22 +125,52 @@ def _py_wasm_component_impl(ctx):
         args.add("--stub-wasi")
     args.add("--output", out)
 
+    # Compiled ahead of time for the exec platform (the test host), for
+    # py_wasm_test: built only when a test (or the `precompiled` output
+    # group) asks for it, cached like any action.
+    # A run with --timeout needs code that checks for interruption: a
+    # second file, built only for tests that set run_timeout.
+    precompiled = ctx.actions.declare_file(ctx.label.name + ".cwasm")
+    precompiled_for_timeout = ctx.actions.declare_file(ctx.label.name + ".timeout.cwasm")
     missing = [m for m in [compiler.missing, runtime.missing] if m]
     if missing:
         # Every missing tool at once, and nothing built before the failure.
         fail_at_execution(ctx, [out], "\n".join(missing), "Componentize")
+        fail_at_execution(ctx, [precompiled], "\n".join(missing), "Precompile")
+        fail_at_execution(ctx, [precompiled_for_timeout], "\n".join(missing), "Precompile")
     else:
         _componentize(ctx, compiler, args, depset(staged + wit_files, transitive = [runtime.files]), out)
+        _precompile(ctx, compiler, out, precompiled, [])
+        _precompile(ctx, compiler, out, precompiled_for_timeout, ["--for-timeout"])
     return [
         DefaultInfo(files = depset([out])),
+        OutputGroupInfo(precompiled = depset([precompiled])),
         PyWasmComponentInfo(
             component = out,
+            precompiled = precompiled,
+            precompiled_for_timeout = precompiled_for_timeout,
             wit = wit,
             world = ctx.attr.world,
             app = app,
             python_srcs = depset(py_files + dep_files + pyinfo_sources),
         ),
     ]
+
+def _precompile(ctx, compiler, component, out, flags):
+    args = ctx.actions.args()
+    args.add("precompile")
+    args.add(component)
+    args.add("--output", out)
+    args.add_all(flags)
+    ctx.actions.run(
+        executable = compiler.compiler,
+        arguments = [args],
+        inputs = [component],
+        outputs = [out],
+        mnemonic = "Precompile",
+        progress_message = "Precompiling %{label} for the test host",
+        toolchain = COMPILER_TOOLCHAIN_TYPE,
+    )
 
 def _componentize(ctx, compiler, args, inputs, out):
     ctx.actions.run(

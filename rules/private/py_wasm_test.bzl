@@ -10,7 +10,7 @@ compiler={compiler}
 component={component}
 expected={expected}
 actual="${{TEST_TMPDIR:-/tmp}}/stdout.txt"
-"$compiler" run {invokes} "$component" {run_args} > "$actual"
+"$compiler" run {options}{invokes} "$component" {run_args} > "$actual"
 status=$?
 if [ "$status" -ne {exit_code} ]; then
   echo "FAIL: componentize-py run exited with $status, expected {exit_code}" >&2
@@ -36,7 +36,15 @@ exit 1
 
 def _py_wasm_test_impl(ctx):
     info = ctx.toolchains[COMPILER_TOOLCHAIN_TYPE].componentize_py
-    component = ctx.attr.component[PyWasmComponentInfo].component
+    component_info = ctx.attr.component[PyWasmComponentInfo]
+    component = component_info.component
+    if ctx.attr.precompiled:
+        component = component_info.precompiled_for_timeout if ctx.attr.run_timeout else component_info.precompiled
+    options = []
+    if ctx.attr.max_memory:
+        options += ["--max-memory", ctx.attr.max_memory]
+    if ctx.attr.run_timeout:
+        options += ["--timeout", ctx.attr.run_timeout]
     if info.missing:
         script = ctx.actions.declare_file(ctx.label.name + ".sh")
         ctx.actions.write(script, _MISSING_SCRIPT.format(
@@ -56,6 +64,7 @@ def _py_wasm_test_impl(ctx):
         compiler = _sh_quote(compiler.executable.short_path),
         component = _sh_quote(component.short_path),
         expected = _sh_quote(expected.short_path),
+        options = "".join([_sh_quote(o) + " " for o in options]),
         invokes = " ".join(["--invoke " + _sh_quote(i) for i in ctx.attr.invoke]),
         run_args = " ".join([_sh_quote(a) for a in ctx.attr.run_args]),
         exit_code = ctx.attr.expect_exit_code,
@@ -71,7 +80,9 @@ py_wasm_test = rule(
 
 With `invoke`, calls each export given in WAVE syntax (`hello("world")`) and
 prints the results in WAVE, one per line; without it, runs the component's
-`wasi:cli/run` with `run_args`. Fails on a different exit status or (when
+`wasi:cli/run` with `run_args`. Runs the component as precompiled for the
+test host by the component's `Precompile` action (cached; `precompiled =
+False` runs the .wasm, compiling it at test time). Fails on a different exit status or (when
 `check_stdout`) on stdout different from `expect_stdout`.""",
     attrs = {
         "component": attr.label(providers = [PyWasmComponentInfo], mandatory = True),
@@ -80,6 +91,9 @@ prints the results in WAVE, one per line; without it, runs the component's
         "expect_stdout": attr.string(doc = "the exact expected stdout (a final newline is added if missing)"),
         "check_stdout": attr.bool(default = True, doc = "compare stdout with expect_stdout"),
         "expect_exit_code": attr.int(default = 0),
+        "precompiled": attr.bool(default = True, doc = "run the component precompiled for the test host by the cacheable `Precompile` action (no Cranelift at test time); False runs the .wasm"),
+        "max_memory": attr.string(doc = "`--max-memory`: cap each linear memory, e.g. `64M`"),
+        "run_timeout": attr.string(doc = "`--timeout`: stop the component after this long, e.g. `2s`"),
     },
     toolchains = [COMPILER_TOOLCHAIN_TYPE],
 )
