@@ -3,6 +3,16 @@
 # tests/bazel/workspace:
 #
 #   1. Bazel 7.7.1 through scripts/bazel.sh (provisions the sid chroot once);
+#      toolchain hygiene (tests/bazel/missing-tools): with every tool missing,
+#      an unrelated py_test passes and a component fails at execution naming
+#      each missing tool, in bzlmod and WORKSPACE mode;
+#   5b. tests/bazel/monorepo (rules_python layout, wheels from a hash-pinned
+#      lock served by --distdir): py_tests and components of the same
+#      py_library targets, the -p folders in py_binary's sys.path order,
+#      bazel run of exports, of wasi:cli/run and of an HTTP server (curl), the
+#      bindings rule = the CLI's bindings, py_wasm_tests run the precompiled
+#      component (and with run flags), bzlmod and WORKSPACE components
+#      byte-identical;
 #   2. bzlmod: bazel build //... and bazel test //... (components, py_wasm_tests,
 #      analysis tests); the expected-to-fail test must fail; `bazel aquery`
 #      shows the worker execution requirements and no inherited environment;
@@ -72,6 +82,29 @@ save_hashes() { (cd "$ws/bazel-bin" && sha256sum "${components[@]}") > "$1"; cat
 same_hashes() { cmp "$1" "$2" && echo "identical: $1 $2"; }
 # hashes_match: the components now in bazel-bin are those of the first build.
 hashes_match() { save_hashes "$logs/now.sha256" && same_hashes "$logs/bzlmod.sha256" "$logs/now.sha256"; }
+
+# ---------------------------------------------------- toolchain hygiene
+# tests/bazel/missing-tools: the toolchain tags (and the WORKSPACE macro's
+# arguments) point at a compiler, CPython, clang, wasm-ld and sysroot that do
+# not exist. Registering the toolchains must break no target that does not
+# use them; a component fails at execution, naming every missing tool.
+echo "== toolchain hygiene: every tool missing (tests/bazel/missing-tools)"
+mt="$root/tests/bazel/missing-tools"
+missing_tools_fail() {
+  local out status
+  out=$(in_ws "$mt" build --keep_going "$@" //:hello 2>&1); status=$?
+  echo "$out" | grep -v '^Analyzing\|^$'
+  echo "bazel build exited with $status (want 1: an action failed, analysis succeeded)"
+  [ "$status" -eq 1 ] || return 1
+  echo "$out" | grep -q "componentize-py compiler not found at .*no-such-dir/componentize-py: build it .* componentize.toolchain(compiler = ...)" || return 1
+  echo "$out" | grep -q "CPython for WASI not found: .*no-such-dir/python has no include/python3.11/Python.h .*componentize.cpython(path = ...)" || return 1
+  echo "$out" | grep -q "WASI C toolchain: no-such-clang-19 not found .*componentize.wasi_cc(clang = ...," || return 1
+}
+check "missing tools, bzlmod: an unrelated py_test passes" in_ws "$mt" test //:unrelated_test
+check "missing tools, bzlmod: a component fails at execution, naming each tool" missing_tools_fail
+check "missing tools, WORKSPACE: an unrelated py_test passes" in_ws "$mt" test --config=workspace //:unrelated_test
+check "missing tools, WORKSPACE: a component fails at execution, naming each tool" missing_tools_fail --config=workspace
+in_ws "$mt" shutdown >/dev/null 2>&1
 
 # ----------------------------------------------------------------- bzlmod
 echo "== bzlmod (MODULE.bazel)"
@@ -264,6 +297,120 @@ oneshot_same() {
 check "worker: one multiplex worker process, three requests at once (--jobs=4)" worker_build
 check "worker: each component byte-identical to a one-shot run outside Bazel" oneshot_same
 check "worker: components byte-identical to the first build" hashes_match
+
+# --------------------------------------------------------------- monorepo
+# tests/bazel/monorepo: laid out as rules_python users do (repo-root imports,
+# packages with __init__.py, `imports = ["src"]`, an external repository,
+# wheels from a hash-pinned lock); py_tests and components of the same
+# libraries; bazel run of a component's exports, of wasi:cli/run and of an
+# HTTP server; the bindings rule.
+echo "== monorepo (tests/bazel/monorepo): rules_python libraries, wheels, bazel run"
+mr="$root/tests/bazel/monorepo"
+mr_components=(app/greeter.wasm services/cli/cli.wasm services/http/http.wasm)
+wheels="$root/.toolchain/monorepo-wheels"
+get_wheels() {
+  # The lock's wheels from the package index (pip, hashes checked), served
+  # to Bazel offline by --distdir.
+  python3 -m pip download -q --no-deps --only-binary=:all: --require-hashes \
+    -r "$mr/third_party/requirements.lock" -d "$wheels" || return 1
+  ls -l "$wheels"
+}
+mr_bazel() { local cmd=$1; shift; in_ws "$mr" "$cmd" --distdir="$wheels" "$@"; }
+pythonpath_order() {
+  # The greeter's -p folders: its srcs, then py_binary's sys.path of its
+  # PyInfo deps (the imports, then each repository's root, sorted).
+  # The flags are in the params file of the last build.
+  local params; params=$(ls "$mr"/bazel-bin/app/greeter.wasm-*.params) || return 1
+  awk 'prev == "--python-path" { print } { prev = $0 }' "$params" | sed 's|^bazel-out/[^/]*/bin/||' | tee "$logs/pythonpath.txt"
+  python3 - "$logs/pythonpath.txt" <<'PY'
+import re, sys
+got = [l.strip() for l in open(sys.argv[1])]
+# Repository folder names differ between bzlmod (ext_greetings~, ..~pypi) and WORKSPACE.
+norm = [re.sub(r"/[^/]*pypi/", "/pypi/", re.sub(r"/[^/]*ext_greetings[^/]*$", "/ext_greetings", p)) for p in got]
+norm = [re.sub(r"/[^/]*pypi$", "/pypi", p) for p in norm]
+want = [
+    "app/greeter.pypath",
+    "app/greeter.pyroot/_main/third_party/vendored/src",
+    "app/greeter.pyroot/pypi/python_dateutil/site-packages",
+    "app/greeter.pyroot/pypi/six/site-packages",
+    "app/greeter.pyroot/_main",
+    "app/greeter.pyroot/ext_greetings",
+    "app/greeter.pyroot/pypi",
+]
+print("want:", want)
+print("got: ", norm)
+sys.exit(0 if sorted(norm[1:4]) == sorted(want[1:4]) and norm[0] == want[0] and norm[4:] == want[4:] else 1)
+PY
+}
+run_greet() {
+  local out
+  out=$(mr_bazel run "$@" //app:greet -- --invoke 'add-months("2023-12-31", 2)' 2>"$logs/run_greet.stderr") || { cat "$logs/run_greet.stderr"; return 1; }
+  echo "$out"
+  [ "$out" = "$(printf '%s\n' '"Hello, RUN!"' '"2024-02-29"')" ]
+}
+run_cli() {
+  local out
+  out=$(mr_bazel run //services/cli:run 2>"$logs/run_cli.stderr") || { cat "$logs/run_cli.stderr"; return 1; }
+  echo "$out"
+  [ "$out" = "Hello, ADA!" ]
+}
+serve_http() {
+  # bazel run the server on a free port, GET /bazel, stop it.
+  local out="$logs/serve.out" pid addr body i
+  : > "$out"
+  (cd "$mr" && exec setsid "$bazel" run --distdir="$wheels" //services/http:serve -- --addr 127.0.0.1:0) >"$out" 2>&1 &
+  pid=$!
+  for i in $(seq 1 120); do
+    addr=$(grep -o 'http://127\.0\.0\.1:[0-9]*/' "$out" | head -1)
+    [ -n "$addr" ] && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  echo "server at: ${addr:-none}"
+  body=
+  [ -n "$addr" ] && body=$(curl -s --max-time 20 "${addr}bazel")
+  kill -TERM -- "-$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  cat "$out" | grep -v '^Analyzing\|^$' | tail -5
+  echo "body: $body"
+  [ "$body" = "Hello, BAZEL!" ]
+}
+bindings_same() {
+  # The bindings rule's wit_world package = the CLI's `bindings` outside Bazel.
+  local b="$mr/bazel-bin/app/greeter_bindings" tmp="$logs/bindings"
+  rm -rf "$tmp"
+  "$root/target/release/componentize-py" -d "$mr/wit/greeter.wit" -w greeter bindings "$tmp" || return 1
+  find "$b" -type f | sort
+  grep -q "def greet(self, name: str) -> str" "$b/wit_world/__init__.py" || return 1
+  grep -q "def add_months(self, day: str, months: int) -> str" "$b/wit_world/__init__.py" || return 1
+  python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])' "$b/wit_world/__init__.py" || return 1
+  diff -r "$b" "$tmp" && echo "identical to componentize-py bindings"
+}
+runs_precompiled() {
+  # py_wasm_test runs <component>.cwasm, made once by the Precompile action;
+  # the same bytes as a second `componentize-py precompile` outside Bazel.
+  grep -n '^component=' "$mr/bazel-bin/app/greeter_test.sh" "$mr/bazel-bin/app/greeter_timeout_test.sh" || return 1
+  grep -q "^component='app/greeter.cwasm'$" "$mr/bazel-bin/app/greeter_test.sh" || return 1
+  grep -q "^component='app/greeter.timeout.cwasm'$" "$mr/bazel-bin/app/greeter_timeout_test.sh" || return 1
+  "$root/target/release/componentize-py" precompile "$mr/bazel-bin/app/greeter.wasm" -o "$logs/greeter.cwasm" || return 1
+  ls -l "$mr/bazel-bin/app/greeter.cwasm" "$logs/greeter.cwasm"
+  cmp "$mr/bazel-bin/app/greeter.cwasm" "$logs/greeter.cwasm" && echo "precompiled bytes are deterministic"
+}
+mr_hashes() { (cd "$mr/bazel-bin" && sha256sum "${mr_components[@]}") > "$1"; cat "$1"; }
+check "monorepo: wheels of requirements.lock (pip download --require-hashes)" get_wheels
+check "monorepo, bzlmod: bazel test //... (py_tests and py_wasm_tests)" mr_bazel test //...
+check "monorepo, bzlmod: -p folders as py_binary's sys.path" pythonpath_order
+check "monorepo, bzlmod: py_wasm_test runs the Precompile action's .cwasm" runs_precompiled
+check "monorepo, bzlmod: bazel run //app:greet (exports, --invoke)" run_greet
+check "monorepo, bzlmod: bazel run //services/cli:run (wasi:cli/run)" run_cli
+check "monorepo, bzlmod: bazel run //services/http:serve, GET /bazel" serve_http
+check "monorepo, bzlmod: py_wasm_bindings = componentize-py bindings" bindings_same
+check "monorepo, bzlmod: save component hashes" mr_hashes "$logs/mr-bzlmod.sha256"
+check "monorepo, WORKSPACE: bazel test //..." mr_bazel test --config=workspace //...
+check "monorepo, WORKSPACE: -p folders as py_binary's sys.path" pythonpath_order
+check "monorepo, WORKSPACE: bazel run //app:greet" run_greet --config=workspace
+check "monorepo, WORKSPACE: save component hashes" mr_hashes "$logs/mr-workspace.sha256"
+check "monorepo, WORKSPACE and bzlmod components are byte-identical" same_hashes "$logs/mr-bzlmod.sha256" "$logs/mr-workspace.sha256"
+in_ws "$mr" shutdown >/dev/null 2>&1
 
 # -------------------------------------------------------------- WORKSPACE
 echo "== WORKSPACE (--noenable_bzlmod)"

@@ -3,15 +3,21 @@
 load("//rules/private:providers.bzl", "CPythonInfo", "ComponentizePyCompilerInfo", "ComponentizePyRuntimeInfo", "WasiCcInfo")
 
 def _compiler_toolchain_impl(ctx):
+    if not ctx.attr.missing and not ctx.attr.compiler:
+        fail("%s: give `compiler` or `missing`" % ctx.label)
     return [platform_common.ToolchainInfo(
-        componentize_py = ComponentizePyCompilerInfo(compiler = ctx.attr.compiler[DefaultInfo].files_to_run),
+        componentize_py = ComponentizePyCompilerInfo(
+            compiler = ctx.attr.compiler[DefaultInfo].files_to_run if ctx.attr.compiler and not ctx.attr.missing else None,
+            missing = ctx.attr.missing,
+        ),
     )]
 
 componentize_py_compiler_toolchain = rule(
     implementation = _compiler_toolchain_impl,
     doc = "The componentize-py compiler, for toolchain(toolchain_type = //toolchains:compiler_toolchain_type).",
     attrs = {
-        "compiler": attr.label(executable = True, cfg = "exec", allow_files = True, mandatory = True),
+        "compiler": attr.label(executable = True, cfg = "exec", allow_files = True),
+        "missing": attr.string(doc = "set when the compiler is not there: the message the rules fail with at execution"),
     },
 )
 
@@ -34,6 +40,7 @@ def _runtime_toolchain_impl(ctx):
             interpreter = interpreter,
             files = depset([interpreter] + ctx.files.srcs),
             toolchain_dir = parent,
+            missing = "",
         ),
     )]
 
@@ -58,6 +65,20 @@ def _package_path(label, rel):
 
 def _wasi_cc_toolchain_impl(ctx):
     _path = lambda rel: _package_path(ctx.label, rel)
+    if ctx.attr.missing:
+        return [platform_common.ToolchainInfo(wasi_cc = WasiCcInfo(
+            clang = None,
+            wasm_ld = None,
+            version = "",
+            clang_include = "",
+            sysroot_include = "",
+            sysroot_lib = "",
+            builtins = None,
+            compile_files = depset(),
+            link_files = depset(),
+            prefix_maps = [],
+            missing = ctx.attr.missing,
+        ))]
 
     return [platform_common.ToolchainInfo(
         wasi_cc = WasiCcInfo(
@@ -75,6 +96,7 @@ def _wasi_cc_toolchain_impl(ctx):
                 (_path(ctx.attr.sysroot_include_dir), "/toolchain/wasi-libc/usr/include/wasm32-wasip1"),
                 (_path(ctx.attr.clang_include_dir), ctx.attr.clang_include_name),
             ],
+            missing = "",
         ),
     )]
 
@@ -82,19 +104,21 @@ wasi_cc_toolchain = rule(
     implementation = _wasi_cc_toolchain_impl,
     doc = """clang, wasm-ld, a WASI sysroot and compiler-rt, for toolchain(toolchain_type = //toolchains:wasi_cc_toolchain_type).
 
-Folders are relative to this target's package.""",
+Folders are relative to this target's package. With `missing`, nothing else
+is needed: the interpreter's actions fail with that message.""",
     attrs = {
-        "clang": attr.label(executable = True, cfg = "exec", allow_single_file = True, mandatory = True),
-        "wasm_ld": attr.label(executable = True, cfg = "exec", allow_single_file = True, mandatory = True),
-        "version": attr.string(mandatory = True, doc = "the compiler's version; changes every action key"),
+        "missing": attr.string(doc = "set when a tool is not there: the message the rules fail with at execution"),
+        "clang": attr.label(executable = True, cfg = "exec", allow_single_file = True),
+        "wasm_ld": attr.label(executable = True, cfg = "exec", allow_single_file = True),
+        "version": attr.string(doc = "the compiler's version; changes every action key"),
         "clang_headers": attr.label_list(allow_files = True),
-        "clang_include_dir": attr.string(mandatory = True),
+        "clang_include_dir": attr.string(),
         "clang_include_name": attr.string(default = "/clang/include", doc = "the name __FILE__ gives clang_include_dir"),
         "sysroot_headers": attr.label_list(allow_files = True),
-        "sysroot_include_dir": attr.string(mandatory = True),
+        "sysroot_include_dir": attr.string(),
         "sysroot_libs": attr.label_list(allow_files = True),
-        "sysroot_lib_dir": attr.string(mandatory = True),
-        "builtins": attr.label(allow_single_file = [".a"], mandatory = True),
+        "sysroot_lib_dir": attr.string(),
+        "builtins": attr.label(allow_single_file = [".a"]),
     },
 )
 
@@ -112,6 +136,7 @@ def _cpython_toolchain_impl(ctx):
             stdlib_root = _path(ctx.attr.stdlib_dir),
             # The name cpython/build-interpreter.sh's outputs carry.
             prefix_maps = [(ws, "/toolchain/python")] if ws else [],
+            missing = ctx.attr.missing,
         ),
     )]
 
@@ -119,13 +144,15 @@ cpython_toolchain = rule(
     implementation = _cpython_toolchain_impl,
     doc = """CPython for wasm32-wasi, for toolchain(toolchain_type = //toolchains:cpython_toolchain_type).
 
-Folders are relative to this target's package.""",
+Folders are relative to this target's package. With `missing`, nothing else
+is needed: the interpreter's actions fail with that message.""",
     attrs = {
+        "missing": attr.string(doc = "set when CPython is not there: the message the rules fail with at execution"),
         "version": attr.string(default = "3.11"),
         "headers": attr.label_list(allow_files = True),
-        "include_dir": attr.string(mandatory = True, doc = "the folder holding Python.h"),
-        "libs": attr.label_list(allow_files = [".a"], mandatory = True, doc = "libpython3.X.a first, then libmpdec.a, libexpat.a"),
+        "include_dir": attr.string(doc = "the folder holding Python.h"),
+        "libs": attr.label_list(allow_files = [".a"], doc = "libpython3.X.a first, then libmpdec.a, libexpat.a"),
         "stdlib": attr.label_list(allow_files = True),
-        "stdlib_dir": attr.string(mandatory = True, doc = "the stdlib's folder (lib/python3.X)"),
+        "stdlib_dir": attr.string(doc = "the stdlib's folder (lib/python3.X)"),
     },
 )

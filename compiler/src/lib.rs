@@ -18,6 +18,7 @@ pub mod componentize;
 pub mod config;
 pub mod limits;
 pub mod preinit;
+pub mod precompile;
 pub mod run;
 pub mod serve;
 pub mod stub_wasi;

@@ -6,7 +6,9 @@ mod worker;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use componentize_py::{bindings, bundle, capabilities, componentize, run, serve, toolchain::Toolchain, wit};
+use componentize_py::{
+    bindings, bundle, capabilities, componentize, precompile, run, serve, toolchain::Toolchain, wit,
+};
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -172,6 +174,20 @@ enum Command {
         component: PathBuf,
         /// Arguments passed to the component.
         args: Vec<String>,
+    },
+    /// Compile a component ahead of time for this host, for `run` (which
+    /// then starts without compiling it).
+    Precompile {
+        /// The component file.
+        component: PathBuf,
+        /// The precompiled file to write (Wasmtime's serialized form, for
+        /// this componentize-py and host only).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Compile for runs with `--timeout` (the code checks for
+        /// interruption).
+        #[arg(long)]
+        for_timeout: bool,
     },
     /// Serve HTTP with a `wasi:http/proxy` component (its
     /// `wasi:http/incoming-handler`), one instance per request, until
@@ -525,6 +541,9 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
                 allow_ip_name_lookup,
             };
             run::run(&rebase(base, component), &invoke, &args, &limits, &capabilities)
+        }
+        Command::Precompile { component, output, for_timeout } => {
+            precompile::precompile(&rebase(base, component), &rebase(base, output), for_timeout)
         }
         Command::Serve { addr, timeout, component } => {
             if !console.owns_stdio() {

@@ -326,6 +326,17 @@ pub fn load(engine: &Engine, path: &Path) -> Result<Component> {
 /// compatibility hash.
 pub fn load_tagged(engine: &Engine, path: &Path, tag: &str) -> Result<Component> {
     let bytes = std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
+    if let Some(wasmtime::Precompiled::Component) = Engine::detect_precompiled(&bytes) {
+        // SAFETY: a file of Wasmtime's serialized form, which only
+        // `componentize-py precompile` writes and users pass on purpose;
+        // Wasmtime checks its version and settings when loading it.
+        return unsafe { Component::deserialize(engine, &bytes) }.anyhow().with_context(|| {
+            format!(
+                "loading the precompiled `{}` (made by another componentize-py, or for runs with(out) --timeout: precompile it again)",
+                path.display()
+            )
+        });
+    }
     let key = crate::preinit::cache_key(engine, tag, &bytes);
     let file = crate::preinit::cache_file(&key, "cwasm-component");
     if let Some(file) = &file {

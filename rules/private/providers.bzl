@@ -17,6 +17,8 @@ PyWasmComponentInfo = provider(
     doc = "A WebAssembly component built from Python by py_wasm_component.",
     fields = {
         "component": "File: the .wasm component",
+        "precompiled": "File: the component compiled ahead of time for the exec platform (`componentize-py precompile`), what py_wasm_test runs",
+        "precompiled_for_timeout": "File: the same, compiled for runs with --timeout (`precompile --for-timeout`)",
         "wit": "WitInfo of the world's WIT",
         "world": "string: the world name given (may be '')",
         "app": "string: the app module",
@@ -27,7 +29,8 @@ PyWasmComponentInfo = provider(
 ComponentizePyCompilerInfo = provider(
     doc = "The componentize-py compiler (provided by the compiler toolchain).",
     fields = {
-        "compiler": "FilesToRunProvider: the componentize-py executable",
+        "compiler": "FilesToRunProvider: the componentize-py executable (None when `missing`)",
+        "missing": "string: why the compiler is not there and how to set it ('' when it is); the rules then fail at execution with it",
     },
 )
 
@@ -37,6 +40,7 @@ ComponentizePyRuntimeInfo = provider(
         "interpreter": "File: interpreter.wasm",
         "files": "depset of File: runtime/interpreter.wasm and the stdlib under runtime/python/lib/python3.X",
         "toolchain_dir": "string: execroot-relative folder holding runtime/interpreter.wasm and runtime/python/, passed as --toolchain",
+        "missing": "string: the tools missing to build the interpreter and how to set them ('' when none is)",
     },
 )
 
@@ -53,6 +57,7 @@ WasiCcInfo = provider(
         "compile_files": "depset of File: every header a compile may read",
         "link_files": "depset of File: every library a link may read",
         "prefix_maps": "list of (execroot-relative folder, stable name): for -ffile-prefix-map, so that outputs do not name repository folders",
+        "missing": "string: which tool is missing and how to set it ('' when all are there); the rules then fail at execution with it",
     },
 )
 
@@ -66,5 +71,6 @@ CPythonInfo = provider(
         "stdlib": "list of File: the stdlib's files (no byte code)",
         "stdlib_root": "string: execroot-relative folder of the stdlib (`.../lib/python3.X`)",
         "prefix_maps": "list of (execroot-relative folder, stable name), as in WasiCcInfo",
+        "missing": "string: what is missing and how to set it ('' when CPython is there); the rules then fail at execution with it",
     },
 )

@@ -1,6 +1,8 @@
 """py_wasm_component: a Python app + a WIT world -> a WebAssembly component."""
 
+load(":missing.bzl", "fail_at_execution")
 load(":providers.bzl", "PyWasmComponentInfo", "WitInfo")
+load(":python_path.bzl", "stage_pyinfo")
 
 COMPILER_TOOLCHAIN_TYPE = "//toolchains:compiler_toolchain_type"
 RUNTIME_TOOLCHAIN_TYPE = "//toolchains:runtime_toolchain_type"
@@ -35,7 +37,7 @@ def _stage_python(ctx, files):
         rel = _package_relative_path(f)
         if rel in seen:
             if seen[rel] != f.path:
-                fail("%s: two Python files would be staged at %s: %s and %s" % (ctx.label, rel, seen[rel], f.path))
+                fail("%s: two Python files would be staged at %s: %s and %s (srcs and file deps are staged at their package-relative paths; a py_library dep keeps its path in the repository)" % (ctx.label, rel, seen[rel], f.path))
             continue
         seen[rel] = f.path
         out = ctx.actions.declare_file(folder + "/" + rel)
@@ -49,7 +51,7 @@ def _stage_python(ctx, files):
     dir_path = "/".join([p for p in [ctx.bin_dir.path, ctx.label.workspace_root, ctx.label.package, folder] if p])
     return staged, dir_path
 
-def _stage_wit(ctx, wit):
+def stage_wit(ctx, wit):
     """Place the WIT package in `<name>.wit/` and each dependency in `<name>.wit/deps/<label>/`."""
     folder = ctx.label.name + ".wit"
     staged = []
@@ -71,18 +73,34 @@ def _py_wasm_component_impl(ctx):
     runtime = ctx.toolchains[RUNTIME_TOOLCHAIN_TYPE].componentize_py_runtime
     wit = ctx.attr.wit[WitInfo]
 
+    # srcs and plain file deps (filegroups): at their package-relative paths
+    # in <name>.pypath/, the first -p folder (like a py_binary's own folder).
+    # Deps with PyInfo (py_library, ...): at their runfiles paths in
+    # <name>.pyroot/, with py_binary's sys.path (python_path.bzl).
     py_files = [f for f in ctx.files.srcs]
     dep_files = []
+    py_deps = []
     for d in ctx.attr.deps:
-        dep_files.extend(d[DefaultInfo].files.to_list())
-    staged, pypath = _stage_python(ctx, py_files + dep_files)
-    wit_files, wit_dir = _stage_wit(ctx, wit)
+        if PyInfo in d:
+            py_deps.append(d)
+        else:
+            dep_files.extend(d[DefaultInfo].files.to_list())
+    staged, pypath = [], []
+    if py_files or dep_files:
+        staged, folder = _stage_python(ctx, py_files + dep_files)
+        pypath.append(folder)
+    pyinfo_staged, pyinfo_path, pyinfo_sources = stage_pyinfo(ctx, py_deps, ctx.attr.legacy_create_init)
+    staged += pyinfo_staged
+    pypath += pyinfo_path
+    wit_files, wit_dir = stage_wit(ctx, wit)
 
     app = ctx.attr.app
     if not app:
         if len(ctx.files.srcs) != 1:
-            fail("%s: `app` must be given when srcs is not exactly one file" % ctx.label)
+            fail("%s: `app` must be given when srcs is not exactly one file (e.g. app = \"lib.greeter\" for a module of a dep)" % ctx.label)
         app = ctx.files.srcs[0].basename[:-len(".py")]
+    if not pypath:
+        fail("%s: no Python files: give srcs or deps" % ctx.label)
 
     out = ctx.outputs.out if ctx.outputs.out else ctx.actions.declare_file(ctx.label.name + ".wasm")
 
@@ -99,7 +117,7 @@ def _py_wasm_component_impl(ctx):
         args.add("--all-features")
     args.add("componentize")
     args.add(app)
-    args.add("--python-path", pypath)
+    args.add_all(pypath, before_each = "--python-path")
     if ctx.attr.bundle != "reachable":
         args.add("--bundle", ctx.attr.bundle)
     args.add_all(ctx.attr.bundle_packages, before_each = "--bundle-package")
@@ -109,38 +127,79 @@ def _py_wasm_component_impl(ctx):
         args.add("--import-timeout", ctx.attr.import_timeout)
     args.add("--output", out)
 
+    # Compiled ahead of time for the exec platform (the test host), for
+    # py_wasm_test: built only when a test (or the `precompiled` output
+    # group) asks for it, cached like any action.
+    # A run with --timeout needs code that checks for interruption: a
+    # second file, built only for tests that set run_timeout.
+    precompiled = ctx.actions.declare_file(ctx.label.name + ".cwasm")
+    precompiled_for_timeout = ctx.actions.declare_file(ctx.label.name + ".timeout.cwasm")
+    missing = [m for m in [compiler.missing, runtime.missing] if m]
+    if missing:
+        # Every missing tool at once, and nothing built before the failure.
+        fail_at_execution(ctx, [out], "\n".join(missing), "Componentize")
+        fail_at_execution(ctx, [precompiled], "\n".join(missing), "Precompile")
+        fail_at_execution(ctx, [precompiled_for_timeout], "\n".join(missing), "Precompile")
+    else:
+        _componentize(ctx, compiler, args, depset(staged + wit_files, transitive = [runtime.files]), out)
+        _precompile(ctx, compiler, out, precompiled, [])
+        _precompile(ctx, compiler, out, precompiled_for_timeout, ["--for-timeout"])
+    return [
+        DefaultInfo(files = depset([out])),
+        OutputGroupInfo(precompiled = depset([precompiled])),
+        PyWasmComponentInfo(
+            component = out,
+            precompiled = precompiled,
+            precompiled_for_timeout = precompiled_for_timeout,
+            wit = wit,
+            world = ctx.attr.world,
+            app = app,
+            python_srcs = depset(py_files + dep_files + pyinfo_sources),
+        ),
+    ]
+
+def _precompile(ctx, compiler, component, out, flags):
+    args = ctx.actions.args()
+    args.add("precompile")
+    args.add(component)
+    args.add("--output", out)
+    args.add_all(flags)
     ctx.actions.run(
         executable = compiler.compiler,
         arguments = [args],
-        inputs = depset(staged + wit_files, transitive = [runtime.files]),
+        inputs = [component],
+        outputs = [out],
+        mnemonic = "Precompile",
+        progress_message = "Precompiling %{label} for the test host",
+        toolchain = COMPILER_TOOLCHAIN_TYPE,
+    )
+
+def _componentize(ctx, compiler, args, inputs, out):
+    ctx.actions.run(
+        executable = compiler.compiler,
+        arguments = [args],
+        inputs = inputs,
         outputs = [out],
         mnemonic = "Componentize",
         progress_message = "Componentizing %{label}",
         execution_requirements = WORKER_EXECUTION_REQUIREMENTS,
         toolchain = COMPILER_TOOLCHAIN_TYPE,
     )
-    return [
-        DefaultInfo(files = depset([out])),
-        PyWasmComponentInfo(
-            component = out,
-            wit = wit,
-            world = ctx.attr.world,
-            app = app,
-            python_srcs = depset(py_files + dep_files),
-        ),
-    ]
 
 py_wasm_component = rule(
     implementation = _py_wasm_component_impl,
     doc = """Compile a Python app and a WIT world into a WebAssembly component `<name>.wasm`.
 
-The Python files (srcs, and the files of deps) are copied, at their paths
-relative to their own package, into `<name>.pypath/`, which is the
-compiler's only `-p` folder. The compiler runs as a persistent multiplexed
+The Python files of srcs (and of deps without PyInfo) are copied, at their
+paths relative to their own package, into `<name>.pypath/`, the first `-p`
+folder. Deps with PyInfo (py_library) are copied at their runfiles paths
+into `<name>.pyroot/`, with the folders a py_binary has on sys.path as the
+further `-p` folders: `PyInfo.imports`, then each repository's root. The compiler runs as a persistent multiplexed
 worker (action mnemonic `Componentize`).""",
     attrs = {
         "srcs": attr.label_list(allow_files = [".py"], doc = "the app's Python files"),
-        "deps": attr.label_list(allow_files = True, doc = "further Python files (py_library, filegroup, ...)"),
+        "deps": attr.label_list(allow_files = True, doc = "py_library targets (anything with PyInfo: on the Python path as a py_binary sees them), or plain files (filegroup: staged at their package-relative paths next to srcs)"),
+        "legacy_create_init": attr.bool(default = True, doc = "as py_binary's: an empty `__init__.py` in each folder of the PyInfo deps' tree that has none"),
         "wit": attr.label(providers = [WitInfo], mandatory = True, doc = "the wit_library defining the world"),
         "world": attr.string(doc = "the world: `name` or `ns:pkg/name@version`; optional when the WIT has one world"),
         "extra_worlds": attr.string_list(doc = "further worlds merged into `world`"),

@@ -5,6 +5,7 @@ section 1). The flag lists below duplicate that script's: keep them in step
 with it.
 """
 
+load(":missing.bzl", "fail_at_execution")
 load(":providers.bzl", "ComponentizePyRuntimeInfo")
 
 WASI_CC_TOOLCHAIN_TYPE = "//toolchains:wasi_cc_toolchain_type"
@@ -92,6 +93,23 @@ def _py_wasm_interpreter_impl(ctx):
     hdrs = [f for f in ctx.files.srcs if f.extension == "h"]
     if not srcs:
         fail("%s: no .c files in srcs" % ctx.label)
+
+    missing = [m for m in [cc.missing, py.missing] if m]
+    if missing:
+        # A tool is missing: analysis goes on (targets that do not build the
+        # interpreter are unaffected), the link fails with the message.
+        wasm = ctx.actions.declare_file(out_dir + "/interpreter.wasm")
+        fail_at_execution(ctx, [wasm], "\n".join(missing), "WasiLink")
+        return [
+            DefaultInfo(files = depset([wasm])),
+            ComponentizePyRuntimeInfo(
+                interpreter = wasm,
+                files = depset([wasm]),
+                toolchain_dir = wasm.dirname.rpartition("/")[0],
+                missing = "\n".join(missing),
+            ),
+            OutputGroupInfo(interpreter = depset([wasm])),
+        ]
 
     # Source folders of our own headers, and the repositories to name by a
     # stable name in __FILE__ (bzlmod and WORKSPACE name them differently).
@@ -181,6 +199,7 @@ def _py_wasm_interpreter_impl(ctx):
             interpreter = wasm,
             files = depset([wasm] + stdlib),
             toolchain_dir = wasm.dirname.rpartition("/")[0],
+            missing = "",
         ),
         OutputGroupInfo(interpreter = depset([wasm])),
     ]

@@ -259,7 +259,8 @@ interpreter_actions_test = analysistest.make(
 def _wasm_test_test_impl(ctx):
     env = analysistest.begin(ctx)
     target = analysistest.target_under_test(env)
-    component = ctx.attr.component[PyWasmComponentInfo].component
+    # py_wasm_test runs the component precompiled for the test host.
+    component = ctx.attr.component[PyWasmComponentInfo].precompiled
     default = target[DefaultInfo]
     script = default.files_to_run.executable
     asserts.equals(env, target.label.name + ".sh", script.basename, "the test's executable")

@@ -1,0 +1,11 @@
+import wit_world
+from lib.dates import add_months
+from lib.greeting import greet
+
+
+class WitWorld(wit_world.WitWorld):
+    def greet(self, name: str) -> str:
+        return greet(name)
+
+    def add_months(self, day: str, months: int) -> str:
+        return add_months(day, months)

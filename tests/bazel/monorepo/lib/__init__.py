@@ -1,0 +1,1 @@
+"""The lib package: its own __init__.py, like lib/util."""

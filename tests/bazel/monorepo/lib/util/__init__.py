@@ -1,0 +1,1 @@
+"""Formatting helpers (package lib.util)."""

@@ -1,0 +1,3 @@
+"""A package of an external repository."""
+
+SALUTATION = "Hello"
