@@ -21,6 +21,13 @@
 #                     (compiler/examples/bench.rs)
 #   first call / per call   a `string -> string` export, 10,000 calls
 #   byte-identical    two cold builds of the same input compared with cmp
+# Then the big apps (tests/bench/big/generate.py; skip with BENCH_BIG=0):
+#   modules1000       app importing 1000 modules of ~40 lines, one export
+#   functions1000     1000 exported functions
+# rows: cold one-shot build with RAYON_NUM_THREADS=1 and =2 (Wasmtime
+# compiles in parallel with rayon), size, the worker's rebuild after one
+# module changed (BENCH_TOUCH), and peak RSS of 16 concurrent requests to
+# one worker (bench burst).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-5}
@@ -174,4 +181,55 @@ print(f"| byte-identical rebuild | {same('ours')} (same as with cache on/off: {s
 print()
 PY
 done
+# ------------------------------------------------------------- big apps
+if [ "${BENCH_BIG:-1}" != 0 ]; then
+  for case in modules1000 functions1000; do
+    d="$work/$case"
+    for tool in ours theirs; do
+      python3 "$root/tests/bench/big/generate.py" "${case%1000}" "$d/$tool" 1000
+    done
+    mkdir -p "$d/out"
+    args_ours=(-d big.wit -w big componentize app -p .)
+    args_theirs=(-d big.wit -w big componentize app -p .)
+    : > "$d/ours.t1"; : > "$d/ours.t2"; : > "$d/theirs.cold"
+    for i in $(seq "$runs"); do
+      rm -rf "$COMPONENTIZE_PY_CACHE_DIR"
+      RAYON_NUM_THREADS=1 build "$case" ours "$d/out/ours-t1-$i.wasm" >> "$d/ours.t1"
+      rm -rf "$COMPONENTIZE_PY_CACHE_DIR"
+      RAYON_NUM_THREADS=2 build "$case" ours "$d/out/ours-$i.wasm" >> "$d/ours.t2"
+      build "$case" theirs "$d/out/theirs-$i.wasm" >> "$d/theirs.cold"
+    done
+    touch_file="$d/ours/app.py"
+    [ "$case" = modules1000 ] && touch_file="$d/ours/mods/m0500.py"
+    cp "$touch_file" "$d/touched.orig"
+    (cd "$d/ours" && BENCH_TOUCH="$touch_file" "$bench" worker $((runs + 1)) "$ours" "${args_ours[@]}" -o "$d/out/worker.wasm") > "$d/worker.json"
+    # The worker's last output against a one-shot build of the same edit.
+    build "$case" ours "$d/out/oneshot-edited.wasm" > /dev/null
+    cmp -s "$d/out/worker.wasm" "$d/out/oneshot-edited.wasm" && echo yes > "$d/worker.same" || echo no > "$d/worker.same"
+    cp "$d/touched.orig" "$touch_file"
+    (cd "$d/ours" && "$bench" burst 16 "$ours" "${args_ours[@]}" -o "$d/out/burst.wasm") > "$d/burst.json"
+    python3 - "$d" "$case" "$runs" <<'PY'
+import json, os, statistics, sys
+d, case, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+col = lambda p, i: [float(l.split()[i]) for l in open(p) if l.strip()]
+med = lambda xs: statistics.median(xs) if xs else float("nan")
+t1, t2, th = med(col(f"{d}/ours.t1", 0)), med(col(f"{d}/ours.t2", 0)), med(col(f"{d}/theirs.cold", 0))
+w = json.load(open(f"{d}/worker.json"))
+b = json.load(open(f"{d}/burst.json"))
+rebuild = med(w["times"][1:])
+os_, ts = os.path.getsize(f"{d}/out/ours-1.wasm"), os.path.getsize(f"{d}/out/theirs-1.wasm")
+print(f"### {case} (median of {runs} runs)\n")
+print("| | this compiler | componentize-py 0.25.1 | ours/theirs |")
+print("|---|---|---|---|")
+print(f"| build, cold one-shot CLI, RAYON_NUM_THREADS=1 | {t1:.2f} s | {th:.2f} s | {t1 / th:.2f} |")
+print(f"| build, cold one-shot CLI, RAYON_NUM_THREADS=2 | {t2:.2f} s | {th:.2f} s | {t2 / th:.2f} |")
+print(f"| worker rebuild after one module changed | {rebuild:.2f} s | {th:.2f} s | {rebuild / th:.2f} |")
+print(f"| worker output = one-shot output of the edited app | {open(f'{d}/worker.same').read().strip()} | | |")
+print(f"| output size | {os_ / 1e6:.1f} MB | {ts / 1e6:.1f} MB | {os_ / ts:.2f} |")
+print(f"| 16 requests at once to one worker: wall time, peak RSS | {b['seconds']:.1f} s, {b['peak_rss_kb'] / 1024:.0f} MiB | | |")
+print()
+PY
+  done
+fi
+
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

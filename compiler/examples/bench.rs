@@ -38,7 +38,11 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("load") => load(&args[1..]),
         Some("worker") => worker(&args[1..]),
-        _ => bail!("usage: bench load COMPONENT [CALL] [N] [ARG] | bench worker N PROGRAM ARGS..."),
+        Some("burst") => burst(&args[1..]),
+        _ => bail!(
+            "usage: bench load COMPONENT [CALL] [N] [ARG] | bench worker N PROGRAM ARGS... \
+             | bench burst N PROGRAM ARGS..."
+        ),
     }
 }
 
@@ -126,7 +130,14 @@ fn worker(args: &[String]) -> Result<()> {
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let request = WorkRequest { arguments: args[2..].to_vec(), request_id: 0 };
     let mut times = Vec::new();
-    for _ in 0..n {
+    // $BENCH_TOUCH: a file changed before every request but the first (a
+    // rebuild after an edit of one module).
+    let touch = std::env::var_os("BENCH_TOUCH");
+    for i in 0..n {
+        if let (Some(path), true) = (&touch, i > 0) {
+            let mut file = std::fs::OpenOptions::new().append(true).open(path)?;
+            writeln!(file, "# edit {i}")?;
+        }
         let start = Instant::now();
         stdin.write_all(&request.encode_length_delimited_to_vec())?;
         stdin.flush()?;
@@ -149,6 +160,50 @@ fn worker(args: &[String]) -> Result<()> {
     child.wait()?;
     let times: Vec<String> = times.iter().map(f64::to_string).collect();
     println!("{{\"times\": [{}], \"peak_rss_kb\": {hwm_kb}}}", times.join(", "));
+    Ok(())
+}
+
+/// `bench burst N PROGRAM ARGS...`: N multiplex requests sent at once to
+/// one worker (ids 1..=N, the same arguments); prints the wall time until
+/// the last response and the worker's peak RSS (VmHWM) as JSON.
+fn burst(args: &[String]) -> Result<()> {
+    let n: i32 = args.first().context("missing N")?.parse()?;
+    let program = args.get(1).context("missing PROGRAM")?;
+    let mut child = Command::new(program)
+        .arg("--persistent_worker")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting `{program}`"))?;
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let start = Instant::now();
+    for id in 1..=n {
+        let request = WorkRequest { arguments: args[2..].to_vec(), request_id: id };
+        stdin.write_all(&request.encode_length_delimited_to_vec())?;
+    }
+    stdin.flush()?;
+    for _ in 0..n {
+        let len = read_varint(&mut stdout)?;
+        let mut frame = vec![0; len];
+        stdout.read_exact(&mut frame)?;
+        let response = WorkResponse::decode(frame.as_slice())?;
+        if response.exit_code != 0 {
+            bail!("worker request failed: {}", response.output);
+        }
+    }
+    let took = start.elapsed().as_secs_f64();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    drop(stdin);
+    child.wait()?;
+    println!("{{\"seconds\": {took}, \"peak_rss_kb\": {hwm_kb}}}");
     Ok(())
 }
 
