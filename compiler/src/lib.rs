@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod merge;
 pub mod componentize;
 pub mod config;
+pub mod embedded;
 pub mod preinit;
 pub mod run;
 pub mod serve;
