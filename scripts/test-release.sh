@@ -138,7 +138,11 @@ if [ "$run_bazel" = 1 ]; then
     sha=$(cut -d' ' -f1 "$archive.sha256")
     printf '\n# Added by scripts/test-release.sh: the compiler from the release archive.\ncomponentize.toolchain(\n    urls = ["https://componentize-py-releases.invalid/%s"],\n    sha256 = "%s",\n)\n' \
       "$name" "$sha" >> "$bws/MODULE.bazel"
-    in_ws "$bws" build //... --distdir="$dist" || return 1
+    # The archive's binary is the local one's bytes, so without a clean
+    # Bazel's action cache would answer every Componentize: run them again.
+    in_ws "$bws" clean || return 1
+    in_ws "$bws" build //... --distdir="$dist" 2>&1 | tee "$logs/archive-build.log" || return 1
+    grep -Eq 'processes: .*[0-9]+ (multiplex-)?worker' "$logs/archive-build.log" || { echo "no Componentize action ran"; return 1; }
     # The compiler Bazel ran: the archive's binary, unpacked by Bazel.
     local ob exe
     ob=$(in_ws "$bws" info output_base 2>/dev/null) || return 1
