@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn unpacks_files_under_runtime() {
         let dir = tempfile::tempdir().unwrap();
-        let blob = archive(&[("interpreter.wasm", true, b"\0asm"), ("python/lib/python3.11/os.py", false, b"x = 1\n")]);
+        let blob = archive(&[("interpreter.wasm", true, &b"\0asm"[..]), ("python/lib/python3.11/os.py", false, &b"x = 1\n"[..])]);
         unpack_to(&blob, dir.path()).unwrap();
         assert_eq!(std::fs::read(dir.path().join("runtime/interpreter.wasm")).unwrap(), b"\0asm");
         assert_eq!(
@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn rejects_paths_leaving_the_folder() {
         let dir = tempfile::tempdir().unwrap();
-        let blob = archive(&[("../evil", false, b"")]);
+        let blob = archive(&[("../evil", false, &b""[..])]);
         let err = unpack_to(&blob, dir.path()).unwrap_err();
         assert!(format!("{err:#}").contains("outside its folder"), "{err:#}");
     }
