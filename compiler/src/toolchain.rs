@@ -1,5 +1,6 @@
 //! Locating the toolchain: the interpreter module and the Python stdlib made
-//! by `scripts/setup.sh` (or provided by Bazel).
+//! by `scripts/setup.sh` (or provided by Bazel), or the copy embedded in the
+//! binary ([`crate::embedded`]).
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ pub struct Toolchain {
     /// The folder mounted at `/python` during pre-initialisation; it holds
     /// `lib/python3.11/`.
     pub python_home: PathBuf,
+    /// Keeps the embedded toolchain's temporary folder while in use.
+    _unpacked: Option<crate::embedded::Unpacked>,
 }
 
 impl Toolchain {
@@ -25,6 +28,7 @@ impl Toolchain {
         let toolchain = Toolchain {
             interpreter: runtime.join("interpreter.wasm"),
             python_home: runtime.join("python"),
+            _unpacked: None,
         };
         if !toolchain.interpreter.is_file() {
             bail!(
@@ -44,8 +48,10 @@ impl Toolchain {
     }
 
     /// Find the toolchain: an explicit folder, else `$COMPONENTIZE_PY_TOOLCHAIN`,
-    /// else a `.toolchain/` folder in a parent of the running executable (the
-    /// layout of a source checkout: `target/release/componentize-py`).
+    /// else the one embedded in this binary (unpacked into the cache folder
+    /// on first use), else a `.toolchain/` folder in a parent of the running
+    /// executable (the layout of a source checkout:
+    /// `target/release/componentize-py`).
     pub fn find(explicit: Option<&Path>) -> Result<Self> {
         if let Some(dir) = explicit {
             return Self::from_dir(dir);
@@ -53,6 +59,16 @@ impl Toolchain {
         if let Some(dir) = std::env::var_os(TOOLCHAIN_ENV) {
             return Self::from_dir(Path::new(&dir))
                 .with_context(|| format!("using ${TOOLCHAIN_ENV}"));
+        }
+        if let Some(unpacked) = crate::embedded::unpack()? {
+            let mut toolchain = Self::from_dir(&unpacked.dir).with_context(|| {
+                format!(
+                    "the embedded toolchain, unpacked at `{}` (remove that folder to unpack it again)",
+                    unpacked.dir.display()
+                )
+            })?;
+            toolchain._unpacked = Some(unpacked);
+            return Ok(toolchain);
         }
         let exe = std::env::current_exe().context("locating the running executable")?;
         for dir in exe.ancestors().skip(1) {
@@ -62,8 +78,9 @@ impl Toolchain {
             }
         }
         bail!(
-            "no toolchain found: run scripts/setup.sh in the source checkout, or pass \
-             --toolchain DIR or set ${TOOLCHAIN_ENV}"
+            "no toolchain found: this componentize-py was built without an embedded \
+             toolchain (no .toolchain/ when cargo built it); run scripts/setup.sh in the \
+             source checkout and rebuild, or pass --toolchain DIR or set ${TOOLCHAIN_ENV}"
         )
     }
 }
