@@ -787,7 +787,7 @@ mod cache_tests {
         let newest = entry(dir.path(), 4, "cwasm-component", 250, 0);
         // Not cache files: never touched.
         std::fs::write(dir.path().join("notes.txt"), vec![0u8; 5000]).unwrap();
-        evict(dir.path(), &newest, 8, 800);
+        evict(dir.path(), &newest, 8, 600);
         assert!(!oldest.exists() && !old.exists(), "the two least recently used go");
         assert!(recent.exists() && newest.exists());
         assert!(dir.path().join("notes.txt").exists());
