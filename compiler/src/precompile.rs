@@ -19,6 +19,7 @@ pub fn precompile(input: &Path, output: &Path, for_timeout: bool) -> Result<()> 
     }
     let limits = crate::run::Limits {
         max_memory: None,
+        trap_on_grow_failure: false,
         timeout: for_timeout.then(|| std::time::Duration::from_secs(1)),
     };
     let engine = crate::run::engine_with(&limits)?;

@@ -23,7 +23,7 @@ from wit_world.imports.types import (
     OutgoingResponse,
     ResponseOutparam,
 )
-from wit_world.types import Err, Ok
+from componentize_py_types import Err, Ok
 
 
 def _case(upstream: str, ours: str) -> type:

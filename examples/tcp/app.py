@@ -14,7 +14,7 @@ from poll_loop import PollLoop, Sink, Stream
 from wit_world import exports
 from wit_world.imports import instance_network, network, tcp_create_socket
 from wit_world.imports.network import ErrorCode, IpAddressFamily, Ipv4SocketAddress, Ipv6SocketAddress
-from wit_world.types import Err
+from componentize_py_types import Err
 
 
 def _case(upstream: str, ours: str) -> type:

@@ -17,7 +17,7 @@ import heapq
 from collections import deque
 from typing import Any, Callable, Deque, List, Optional, Tuple, Union
 
-from @PACKAGE@.types import Ok, Err
+from componentize_py_types import Ok, Err
 from @PACKAGE@.imports import @POLL@ as _poll
 from @PACKAGE@.imports.@POLL@ import Pollable
 @STREAMS_IMPORT@

@@ -9,7 +9,7 @@ from wit_world.imports.types import (
     OutgoingResponse,
     ResponseOutparam,
 )
-from wit_world.types import Ok
+from componentize_py_types import Ok
 
 
 class IncomingHandler(exports.IncomingHandler):
