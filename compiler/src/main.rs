@@ -491,7 +491,9 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
                 }
                 writeln!(stderr, "componentize-py: wrote {}", request.output.display())?;
             }
-            if !cli.quiet {
+            // Upstream's success line, on the command line only: a worker's
+            // response output is for warnings and errors (Bazel shows it).
+            if !cli.quiet && console.owns_stdio() {
                 writeln!(console.stdout(), "Component built successfully")?;
             }
             Ok(())

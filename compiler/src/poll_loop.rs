@@ -113,11 +113,11 @@ pub fn module(
             None => STREAMS
                 .replace("@STREAM_SOURCES@", "")
                 .replace("@STREAM_SOURCE_TYPE@", "InputStream")
-                .replace("@STREAM_INIT@", "        self.stream: Optional[InputStream] = source")
+                .replace("@STREAM_INIT@", "        self.stream: Optional[InputStream] = body")
                 .replace("@STREAM_FINISH@\n", "")
                 .replace("@SINK_TARGETS@", "")
                 .replace("@SINK_TARGET_TYPE@", "OutputStream")
-                .replace("@SINK_INIT@", "        self.stream: Optional[OutputStream] = target")
+                .replace("@SINK_INIT@", "        self.stream: Optional[OutputStream] = body")
                 .replace("@SINK_CLOSE@\n", ""),
         };
         let streams_part = streams_part.replace("@CLOSED@", &closed);
@@ -143,10 +143,10 @@ pub fn module(
 
 const HTTP_STREAM_INIT: &str = "        self.body: Optional[IncomingBody]
         self.stream: Optional[InputStream]
-        if isinstance(source, InputStream):
-            self.body, self.stream = None, source
+        if isinstance(body, InputStream):
+            self.body, self.stream = None, body
         else:
-            self.body, self.stream = source, source.stream()";
+            self.body, self.stream = body, body.stream()";
 
 const HTTP_STREAM_FINISH: &str = "        if self.body is not None:
             with IncomingBody.finish(self.body):
@@ -155,10 +155,10 @@ const HTTP_STREAM_FINISH: &str = "        if self.body is not None:
 
 const HTTP_SINK_INIT: &str = "        self.body: Optional[OutgoingBody]
         self.stream: Optional[OutputStream]
-        if isinstance(target, OutputStream):
-            self.body, self.stream = None, target
+        if isinstance(body, OutputStream):
+            self.body, self.stream = None, body
         else:
-            self.body, self.stream = target, target.write()";
+            self.body, self.stream = body, body.write()";
 
 const HTTP_SINK_CLOSE: &str = "        if self.body is not None:
             OutgoingBody.finish(self.body, None)

@@ -1,7 +1,7 @@
 """A page-visit counter that keeps its counts in the host's key-value store."""
 
 from wit_world import exports
-from wit_world.imports.store import Bucket, ErrorQuotaExceeded, ErrorInvalidKey
+from wit_world.imports.store import Bucket, Error_QuotaExceeded, Error_InvalidKey
 from componentize_py_types import Err
 
 BUCKET = "visits"
@@ -30,8 +30,8 @@ class Counter(exports.Counter):
 
 
 def describe(error: object) -> str:
-    if isinstance(error, ErrorQuotaExceeded):
+    if isinstance(error, Error_QuotaExceeded):
         return f"the store is full (limit: {error.value})"
-    if isinstance(error, ErrorInvalidKey):
+    if isinstance(error, Error_InvalidKey):
         return f"invalid page name: {error.value}"
     return repr(error)

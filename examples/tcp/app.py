@@ -41,7 +41,13 @@ class Run(exports.Run):
         address, port = parse_address_and_port(args[0])
         loop = PollLoop()
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(asyncio.wait_for(send_and_receive(address, port), TIMEOUT))
+        try:
+            loop.run_until_complete(asyncio.wait_for(send_and_receive(address, port), TIMEOUT))
+        except Err as error:
+            # A WASI error (e.g. ACCESS_DENIED without `run --inherit-network`)
+            # becomes run's error result; say which one first.
+            print(f"tcp: {error.value}", file=sys.stderr)
+            raise
 
 
 def parse_address_and_port(address_and_port: str) -> Tuple[IPAddress, int]:

@@ -3,7 +3,7 @@
 class Stream:
     """Reads a `wasi:io/streams` input stream@STREAM_SOURCES@ chunk by chunk."""
 
-    def __init__(self, source: @STREAM_SOURCE_TYPE@) -> None:
+    def __init__(self, body: @STREAM_SOURCE_TYPE@) -> None:
 @STREAM_INIT@
 
     async def next(self) -> Optional[bytes]:
@@ -38,7 +38,7 @@ class Sink:
     """Writes a `wasi:io/streams` output stream@SINK_TARGETS@, waiting
     whenever the stream has no room."""
 
-    def __init__(self, target: @SINK_TARGET_TYPE@) -> None:
+    def __init__(self, body: @SINK_TARGET_TYPE@) -> None:
 @SINK_INIT@
 
     async def send(self, chunk: bytes) -> None:
