@@ -14,7 +14,6 @@ from urllib import parse
 import poll_loop
 from poll_loop import PollLoop, Sink, Stream
 from wit_world import exports
-from wit_world.imports import types
 from wit_world.imports.types import (
     Fields,
     IncomingRequest,
@@ -22,21 +21,14 @@ from wit_world.imports.types import (
     OutgoingRequest,
     OutgoingResponse,
     ResponseOutparam,
+    Method_Get,
+    Method_Post,
+    Scheme_Http,
+    Scheme_Https,
+    Scheme_Other,
 )
 from componentize_py_types import Err, Ok
 
-
-def _case(upstream: str, ours: str) -> type:
-    # Upstream 0.25.1 names variant cases `<Variant>_<Case>`; until these
-    # bindings do too, take whichever name they have.
-    return getattr(types, upstream, None) or getattr(types, ours)
-
-
-Method_Get = _case("Method_Get", "MethodGet")
-Method_Post = _case("Method_Post", "MethodPost")
-Scheme_Http = _case("Scheme_Http", "SchemeHttp")
-Scheme_Https = _case("Scheme_Https", "SchemeHttps")
-Scheme_Other = _case("Scheme_Other", "SchemeOther")
 
 # How long one download may take.
 DOWNLOAD_TIMEOUT = 30.0

@@ -13,18 +13,16 @@ import poll_loop
 from poll_loop import PollLoop, Sink, Stream
 from wit_world import exports
 from wit_world.imports import instance_network, network, tcp_create_socket
-from wit_world.imports.network import ErrorCode, IpAddressFamily, Ipv4SocketAddress, Ipv6SocketAddress
+from wit_world.imports.network import (
+    ErrorCode,
+    IpAddressFamily,
+    IpSocketAddress_Ipv4,
+    IpSocketAddress_Ipv6,
+    Ipv4SocketAddress,
+    Ipv6SocketAddress,
+)
 from componentize_py_types import Err
 
-
-def _case(upstream: str, ours: str) -> type:
-    # Upstream 0.25.1 names variant cases `<Variant>_<Case>`; until these
-    # bindings do too, take whichever name they have.
-    return getattr(network, upstream, None) or getattr(network, ours)
-
-
-IpSocketAddress_Ipv4 = _case("IpSocketAddress_Ipv4", "IpSocketAddressIpv4")
-IpSocketAddress_Ipv6 = _case("IpSocketAddress_Ipv6", "IpSocketAddressIpv6")
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
