@@ -2,14 +2,13 @@
 //! component): the real binary serves real HTTP/1.1 on a loopback port, and
 //! a plain `TcpStream` client checks the answers.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{compiler, componentize_py, repo, text};
+use common::{compiler, componentize_py, repo, text, Server};
 
 /// Build `examples/http` into `out`.
 fn build_http(out: &Path) {
@@ -18,64 +17,6 @@ fn build_http(out: &Path) {
         &["-d", "wit", "-w", "http", "componentize", "app", "-o", out.to_str().unwrap()],
     );
     assert!(output.status.success(), "build failed: {}", text(&output.stderr));
-}
-
-/// A running `serve`; killed if the test ends without stopping it.
-struct Server {
-    child: Option<Child>,
-    addr: String,
-}
-
-impl Server {
-    /// Start `serve --addr 127.0.0.1:0` and read the address it prints.
-    fn start(wasm: &Path) -> Server {
-        Server::start_with(wasm, &[])
-    }
-
-    /// The same with more options.
-    fn start_with(wasm: &Path, options: &[&str]) -> Server {
-        let mut child = compiler()
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(options)
-            .arg(wasm)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("Serving HTTP on http://")
-            .and_then(|rest| rest.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Server {
-            child: Some(child),
-            addr,
-        }
-    }
-
-    /// Send SIGINT (what Ctrl-C sends) and return the exit status and stderr.
-    fn interrupt(mut self) -> (std::process::ExitStatus, String) {
-        let child = self.child.take().unwrap();
-        let status = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let output = child.wait_with_output().unwrap();
-        (output.status, text(&output.stderr))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// One HTTP/1.1 request on a new connection (`Connection: close`); returns

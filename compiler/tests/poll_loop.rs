@@ -6,15 +6,14 @@
 //! loopback addresses; every wait is bounded.
 
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{compiler, componentize_py, repo, text};
+use common::{compiler, componentize_py, repo, text, Server};
 
 /// Build `examples/NAME` (world NAME in `wit/`) into `out`.
 fn build_example(name: &str, out: &Path) {
@@ -191,40 +190,6 @@ fn origin(body: &'static [u8], delay: Duration, requests: usize) -> (String, Joi
     (addr, server)
 }
 
-/// A running `serve`; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(wasm: &Path) -> Server {
-        let mut child = compiler()
-            .args(["serve", "--addr", "127.0.0.1:0", "--timeout", "60s"])
-            .arg(wasm)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("Serving HTTP on http://")
-            .and_then(|rest| rest.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Server { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The body of a chunked HTTP/1.1 response.
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -249,7 +214,7 @@ fn http_handler_fans_out_concurrent_requests_and_streams_results() {
     let tmp = tempfile::tempdir().unwrap();
     let wasm = tmp.path().join("fanout.wasm");
     build_example("fanout", &wasm);
-    let server = Server::start(&wasm);
+    let server = Server::start_with(&wasm, &["--timeout", "60s"]);
 
     // One quick origin and two slow ones: fetched one after another, they
     // would take 4 s.

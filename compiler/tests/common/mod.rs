@@ -6,7 +6,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The repository root (the folder above `compiler/`).
 pub fn repo() -> PathBuf {
@@ -38,4 +39,63 @@ pub fn componentize_py(dir: &Path, args: &[&str]) -> Output {
         text(&output.stderr)
     );
     output
+}
+
+/// A running `serve`; killed if the test ends without stopping it.
+pub struct Server {
+    child: Option<Child>,
+    /// The address it listens on (`127.0.0.1:PORT`).
+    pub addr: String,
+}
+
+impl Server {
+    /// Start `serve --addr 127.0.0.1:0` and read the address it prints.
+    pub fn start(wasm: &Path) -> Server {
+        Server::start_with(wasm, &[])
+    }
+
+    /// The same with more options.
+    pub fn start_with(wasm: &Path, options: &[&str]) -> Server {
+        let mut child = compiler()
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(options)
+            .arg(wasm)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("Serving HTTP on http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Server {
+            child: Some(child),
+            addr,
+        }
+    }
+
+    /// Send SIGINT (what Ctrl-C sends) and return the exit status and stderr.
+    pub fn interrupt(mut self) -> (std::process::ExitStatus, String) {
+        let child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let output = child.wait_with_output().unwrap();
+        (output.status, text(&output.stderr))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
