@@ -12,8 +12,8 @@
 use anyhow::{bail, Context, Result};
 use componentize_py::run;
 use prost::Message;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 use wasmtime::component::Component;
 
@@ -118,16 +118,8 @@ fn print_json(compile: f64, instantiate: f64, first: f64, per_call: f64, n: u32)
 fn worker(args: &[String]) -> Result<()> {
     let n: usize = args.first().context("missing N")?.parse()?;
     let program = args.get(1).context("missing PROGRAM")?;
-    let mut child = Command::new(program)
-        .arg("--persistent_worker")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting `{program}`"))?;
+    let (mut child, mut stdin, mut stdout) = start_worker(program)?;
     let pid = child.id();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let request = WorkRequest { arguments: args[2..].to_vec(), request_id: 0 };
     let mut times = Vec::new();
     // $BENCH_TOUCH: a file changed before every request but the first (a
@@ -141,21 +133,10 @@ fn worker(args: &[String]) -> Result<()> {
         let start = Instant::now();
         stdin.write_all(&request.encode_length_delimited_to_vec())?;
         stdin.flush()?;
-        let len = read_varint(&mut stdout)?;
-        let mut frame = vec![0; len];
-        stdout.read_exact(&mut frame)?;
+        read_response(&mut stdout)?;
         times.push(start.elapsed().as_secs_f64());
-        let response = WorkResponse::decode(frame.as_slice())?;
-        if response.exit_code != 0 {
-            bail!("worker request failed: {}", response.output);
-        }
     }
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm_kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
+    let hwm_kb = peak_rss_kb(pid);
     drop(stdin);
     child.wait()?;
     let times: Vec<String> = times.iter().map(f64::to_string).collect();
@@ -169,16 +150,8 @@ fn worker(args: &[String]) -> Result<()> {
 fn burst(args: &[String]) -> Result<()> {
     let n: i32 = args.first().context("missing N")?.parse()?;
     let program = args.get(1).context("missing PROGRAM")?;
-    let mut child = Command::new(program)
-        .arg("--persistent_worker")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("starting `{program}`"))?;
+    let (mut child, mut stdin, mut stdout) = start_worker(program)?;
     let pid = child.id();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let start = Instant::now();
     for id in 1..=n {
         let request = WorkRequest { arguments: args[2..].to_vec(), request_id: id };
@@ -186,25 +159,50 @@ fn burst(args: &[String]) -> Result<()> {
     }
     stdin.flush()?;
     for _ in 0..n {
-        let len = read_varint(&mut stdout)?;
-        let mut frame = vec![0; len];
-        stdout.read_exact(&mut frame)?;
-        let response = WorkResponse::decode(frame.as_slice())?;
-        if response.exit_code != 0 {
-            bail!("worker request failed: {}", response.output);
-        }
+        read_response(&mut stdout)?;
     }
     let took = start.elapsed().as_secs_f64();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm_kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
+    let hwm_kb = peak_rss_kb(pid);
     drop(stdin);
     child.wait()?;
     println!("{{\"seconds\": {took}, \"peak_rss_kb\": {hwm_kb}}}");
     Ok(())
+}
+
+/// Start `program --persistent_worker` with its stdin and stdout piped.
+fn start_worker(program: &str) -> Result<(Child, ChildStdin, BufReader<ChildStdout>)> {
+    let mut child = Command::new(program)
+        .arg("--persistent_worker")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting `{program}`"))?;
+    let stdin = child.stdin.take().context("the worker's stdin")?;
+    let stdout = BufReader::new(child.stdout.take().context("the worker's stdout")?);
+    Ok((child, stdin, stdout))
+}
+
+/// The next WorkResponse; an error when its build failed.
+fn read_response(stdout: &mut impl BufRead) -> Result<WorkResponse> {
+    let len = read_varint(stdout)?;
+    let mut frame = vec![0; len];
+    stdout.read_exact(&mut frame)?;
+    let response = WorkResponse::decode(frame.as_slice())?;
+    if response.exit_code != 0 {
+        bail!("worker request failed: {}", response.output);
+    }
+    Ok(response)
+}
+
+/// The peak resident set size of process `pid` (VmHWM), 0 if unknown.
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn read_varint(input: &mut impl BufRead) -> Result<usize> {
