@@ -5,34 +5,33 @@
 #       carries the interpreter module and the stdlib) and the licence texts
 #       of what it bundles, in a folder of the same name; plus its .sha256
 #   componentize_py_bazel-<version>-py3-none-<platform>.whl  the same binary
-#       as a Python wheel (maturin, `bin` bindings: `pip install` puts
-#       `componentize-py` on PATH), tagged by maturin's own manylinux audit
-#       for the oldest glibc the binary's symbols allow; plus its .sha256
+#       as a Python wheel (`pip install` puts `componentize-py` on PATH),
+#       tagged for the oldest manylinux glibc the binary's symbols allow;
+#       plus its .sha256
 #
-# Runs set-up first (the binary embeds .toolchain/runtime, see
-# compiler/build.rs), then maturin (from PyPI, into target/release-venv),
-# which runs cargo (release profile, --locked) itself: the archive takes the
-# binary out of the wheel, so both carry the very same file and nothing is
-# compiled twice. The archive is reproducible (file times the last commit's,
-# owners and order fixed); the wheel's zip entries carry the build time.
+# Runs set-up first, which builds the compiler (the binary embeds
+# .toolchain/runtime, see compiler/build.rs) with the very cargo command the
+# tests use (`cargo build --release --locked --bins --examples`), so after
+# set-up or `cargo test` nothing is compiled again: a plain `cargo build
+# --bin` would resolve other dependency features (dev-dependencies unify
+# into examples' builds) and recompile most of Wasmtime. The binary is
+# stripped once; archive and wheel carry that same file. Both are
+# reproducible: file times the last commit's, owners, modes and order fixed
+# (scripts/lib/write_wheel.py writes the wheel).
 #
 #   bash scripts/release.sh        # prints the artifacts, sizes and timings
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd -P)
 cd "$root"
 t_start=$(date +%s)
-maturin_version=1.16.0
 
-bash scripts/setup.sh --no-compiler
+bash scripts/setup.sh
 t_setup=$(date +%s)
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' compiler/Cargo.toml | head -1)
 target=$(rustc -vV | sed -n 's/^host: //p')
 name="componentize-py-$version-$target"
-# File times in the archive: the last commit's. Not exported: cargo build
-# scripts (cc, hence zstd-sys and all of Wasmtime above it) rerun when
-# SOURCE_DATE_EPOCH changes, so passing it to maturin's cargo would recompile
-# nearly everything after every commit (measured: 17 min here).
+# File times in archive and wheel: the last commit's.
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 dist="$root/dist"
 rm -rf "$dist" && mkdir -p "$dist"
@@ -48,32 +47,10 @@ clang_rt=/usr/share/doc/libclang-rt-19-dev-wasm32/copyright
 [ -f "$clang_rt" ] && cp "$clang_rt" "$lic/compiler-rt-copyright.txt"
 python3 scripts/lib/third_party_licenses.py "$lic/rust-crates.txt"
 
-# ------------------------------------------------------------------- wheel
-venv="$root/target/release-venv"
-if ! "$venv/bin/maturin" --version 2>/dev/null | grep -qx "maturin $maturin_version"; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "maturin==$maturin_version"
-fi
-t_wheel0=$(date +%s)
-env -u SOURCE_DATE_EPOCH "$venv/bin/maturin" build --release --locked --strip --out "$dist" 2>&1 | sed '/^ *Compiling /d' >&2
-t_wheel=$(date +%s)
-wheels=("$dist"/*.whl)
-[ ${#wheels[@]} -eq 1 ] || { echo "release: expected one wheel in $dist, found: ${wheels[*]}" >&2; exit 1; }
-wheel=${wheels[0]}
-
 # ----------------------------------------------------------------- archive
 stage="$root/target/release-archive"
 rm -rf "$stage" && mkdir -p "$stage/$name/licenses"
-python3 - "$wheel" "$stage/$name/componentize-py" <<'EOF'
-import sys, zipfile
-wheel, out = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(wheel) as z:
-    names = [n for n in z.namelist() if n.endswith(".data/scripts/componentize-py")]
-    assert len(names) == 1, f"no componentize-py script in {wheel}: {z.namelist()}"
-    with open(out, "wb") as f:
-        f.write(z.read(names[0]))
-EOF
+strip -o "$stage/$name/componentize-py" target/release/componentize-py
 chmod 755 "$stage/$name/componentize-py"
 cp "$lic"/* "$stage/$name/licenses/"
 # The binary must not depend on the checkout: it builds with the toolchain
@@ -86,6 +63,8 @@ mkdir -p "$smoke/home" && cp examples/hello/hello.wit examples/hello/app.py "$st
   rm -rf "$smoke"; exit 1
 }
 rm -rf "$smoke"
+# ------------------------------------------------------------------- wheel
+wheel=$(python3 scripts/lib/write_wheel.py "$stage/$name/componentize-py" "$version" "$lic" "$epoch" "$dist")
 tar --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \
     --format=gnu -C "$stage" -cf - "$name" | gzip -9n > "$dist/$name.tar.gz"
 (cd "$dist" && for f in "$name.tar.gz" "$(basename "$wheel")"; do sha256sum "$f" > "$f.sha256"; done)
@@ -93,7 +72,7 @@ t_end=$(date +%s)
 
 size() { stat -c %s "$1"; }
 echo
-echo "== release $version for $target ($(( t_end - t_start )) s: set-up $(( t_setup - t_start )) s, maturin/cargo $(( t_wheel - t_wheel0 )) s)"
+echo "== release $version for $target ($(( t_end - t_start )) s: set-up and cargo $(( t_setup - t_start )) s, packaging $(( t_end - t_setup )) s)"
 echo "binary   $(size "$stage/$name/componentize-py") bytes"
 for f in "$dist"/*; do printf '%-8s %s  %s bytes\n' "$(case $f in *.sha256) echo sha256;; *.whl) echo wheel;; *) echo archive;; esac)" "${f#$root/}" "$(size "$f")"; done
 cat "$dist/$name.tar.gz.sha256"

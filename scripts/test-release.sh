@@ -18,7 +18,9 @@
 #      MODULE.bazel), served offline by --distdir=dist/ (the URL's host is
 #      reserved and never resolves); the compiler Bazel ran is the
 #      archive's, and the components are byte-identical to the local
-#      compiler's. Left out with --no-bazel.
+#      compiler's. Both builds use the disk cache of scripts/test-bazel.sh,
+#      so that only the Componentize actions run twice. Left out with
+#      --no-bazel.
 #
 # Ends with a line `N passed, M failed`; exit status 0 only when M is 0.
 set -uo pipefail
@@ -124,10 +126,14 @@ if [ "$run_bazel" = 1 ]; then
   echo "== Bazel: the compiler toolchain from the release archive (--distdir)"
   bws="$root/target/bazel-release-ws"
   components=(greeter/greeter.wasm geometry/geometry.wasm cli/cli.wasm)
+  # The disk cache scripts/test-bazel.sh fills (test.sh runs it first): the
+  # local build is then mostly cache hits, and in the archive's build only
+  # the Componentize actions run again (the compiler is another file).
+  dcache=(--disk_cache="$root/.toolchain/bazel-disk-cache")
   rm -rf "$bws"
   check "copy of the test workspace" copy_ws "$root/tests/bazel/workspace" "$bws"
   local_build() {
-    in_ws "$bws" build //... || return 1
+    in_ws "$bws" build //... "${dcache[@]}" || return 1
     mkdir -p "$work/bazel-local"
     for c in "${components[@]}"; do cp "$bws/bazel-bin/$c" "$work/bazel-local/$(basename "$c")" || return 1; done
   }
@@ -141,7 +147,7 @@ if [ "$run_bazel" = 1 ]; then
     # The archive's binary is the local one's bytes, so without a clean
     # Bazel's action cache would answer every Componentize: run them again.
     in_ws "$bws" clean || return 1
-    in_ws "$bws" build //... --distdir="$dist" 2>&1 | tee "$logs/archive-build.log" || return 1
+    in_ws "$bws" build //... --distdir="$dist" "${dcache[@]}" 2>&1 | tee "$logs/archive-build.log" || return 1
     grep -Eq 'processes: .*[0-9]+ (multiplex-)?worker' "$logs/archive-build.log" || { echo "no Componentize action ran"; return 1; }
     # The compiler Bazel ran: the archive's binary, unpacked by Bazel.
     local ob exe

@@ -169,7 +169,12 @@ def _componentize_py_compiler_archive_impl(rctx):
     )
     if not rctx.path("bin/componentize-py").exists:
         fail("componentize_py_compiler_archive: %s has no %s/componentize-py" % (rctx.attr.urls[0], strip_prefix))
-    build = _LOCAL_BUILD.format(toolchain_bzl = _TOOLCHAIN_BZL, compiler_type = _COMPILER_TYPE)
+    build = _LOCAL_BUILD.format(
+        toolchain_bzl = _TOOLCHAIN_BZL,
+        compiler_type = _COMPILER_TYPE,
+        compiler = 'compiler = "bin/componentize-py",',
+        exec_constraints = repr(_host_constraints(rctx)),
+    )
     build += "\n# No prebuilt runtime: the compiler comes from the release archive %s.\n" % rctx.attr.urls[0]
     rctx.file("WORKSPACE.bazel", "")
     rctx.file("BUILD.bazel", build)
