@@ -201,6 +201,11 @@ enum Command {
         /// 500: a runaway handler cannot hold a server thread.
         #[arg(long, value_name = "DURATION", value_parser = run::parse_duration)]
         timeout: Option<std::time::Duration>,
+        /// Also trust the CA certificates in this PEM file for the guest's
+        /// outgoing `https` requests (besides the Mozilla roots built in);
+        /// may be given several times.
+        #[arg(long, value_name = "FILE")]
+        tls_ca_file: Vec<PathBuf>,
         /// The component file.
         component: PathBuf,
     },
@@ -547,11 +552,12 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
         Command::Precompile { component, output, for_timeout } => {
             precompile::precompile(&rebase(base, component), &rebase(base, output), for_timeout)
         }
-        Command::Serve { addr, timeout, component } => {
+        Command::Serve { addr, timeout, tls_ca_file, component } => {
             if !console.owns_stdio() {
                 bail!("`serve` is not available in worker mode");
             }
-            serve::serve(&rebase(base, component), addr, timeout)
+            let tls_ca_files: Vec<PathBuf> = tls_ca_file.into_iter().map(|file| rebase(base, file)).collect();
+            serve::serve(&rebase(base, component), addr, timeout, &tls_ca_files)
         }
     }
 }

@@ -1,11 +1,19 @@
 //! Outgoing HTTP requests of `componentize-py serve`'s guests
-//! (`wasi:http/outgoing-handler`): plain HTTP/1.1 over TCP with hyper's
-//! client. `https` requests fail with `wasi:http`'s `HTTP-request-denied`:
-//! this build has no TLS client.
+//! (`wasi:http/outgoing-handler`): HTTP/1.1 with hyper's client, over TCP
+//! for `http` and over TLS (rustls, ring) for `https`. TLS trusts the
+//! Mozilla roots that `webpki-roots` carries, plus the PEM certificates
+//! given with `serve --tls-ca-file` (an organisation's own CA, a test's
+//! self-signed one). Other schemes fail with `HTTP-request-denied`.
 
+use anyhow::{Context, Result};
 use http_body_util::BodyExt;
+use hyper::rt::{Read, Write};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -24,36 +32,121 @@ pub type Sent = (
     Box<dyn Future<Output = Result<(), HttpError>> + Send>,
 );
 
-/// Send `request` (its URI carries scheme and authority) over a new
-/// connection, honouring the guest's connect and first-byte timeouts.
-pub async fn send(
+/// How outgoing requests connect: the TLS configuration (trusted roots)
+/// shared by every request of one `serve`.
+#[derive(Clone)]
+pub struct Client {
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl Client {
+    /// A client whose TLS trusts the Mozilla roots and the certificates in
+    /// the PEM files `extra_roots`.
+    pub fn new(extra_roots: &[PathBuf]) -> Result<Client> {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        for file in extra_roots {
+            let certificates = CertificateDer::pem_file_iter(file)
+                .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("reading PEM certificates from `{}`", file.display()))?;
+            if certificates.is_empty() {
+                anyhow::bail!("`{}` holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)", file.display());
+            }
+            for certificate in certificates {
+                roots
+                    .add(certificate)
+                    .with_context(|| format!("adding a certificate of `{}` to the trusted roots", file.display()))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("configuring TLS")?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Client { tls: Arc::new(tls) })
+    }
+
+    /// Send `request` (its URI carries scheme and authority) over a new
+    /// connection, honouring the guest's connect and first-byte timeouts.
+    pub async fn send(
+        self,
+        request: hyper::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<Sent, HttpError> {
+        let uri = request.uri().clone();
+        let tls = match uri.scheme_str() {
+            Some("http") | None => false,
+            Some("https") => true,
+            // `Other` schemes are not HTTP.
+            Some(_) => return Err(HttpError::HttpRequestDenied),
+        };
+        let authority = uri.authority().ok_or(HttpError::HttpRequestUriInvalid)?;
+        let address = match authority.port() {
+            Some(_) => authority.to_string(),
+            None => format!("{authority}:{}", if tls { 443 } else { 80 }),
+        };
+        let connect_timeout = options.and_then(|o| o.connect_timeout).unwrap_or(DEFAULT_TIMEOUT);
+        let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(&address))
+            .await
+            .map_err(|_| HttpError::ConnectionTimeout)?
+            .map_err(connect_error)?;
+        if !tls {
+            return exchange(TokioIo::new(stream), request, options).await;
+        }
+        let name = server_name(authority.host())?;
+        let connector = tokio_rustls::TlsConnector::from(self.tls);
+        let stream = tokio::time::timeout(connect_timeout, connector.connect(name, stream))
+            .await
+            .map_err(|_| HttpError::ConnectionTimeout)?
+            .map_err(tls_error)?;
+        exchange(TokioIo::new(stream), request, options).await
+    }
+}
+
+/// The name TLS verifies the server's certificate against: an IP address
+/// (`127.0.0.1`, `[::1]`) or a DNS name.
+fn server_name(host: &str) -> Result<ServerName<'static>, HttpError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        return Ok(ServerName::from(ip));
+    }
+    ServerName::try_from(host.to_string()).map_err(|_| HttpError::HttpRequestUriInvalid)
+}
+
+/// A failed TLS handshake as `wasi:http` names it; the reason goes to the
+/// server's stderr, since the error code cannot carry it.
+fn tls_error(error: std::io::Error) -> HttpError {
+    let reason = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    eprintln!("componentize-py serve: outgoing TLS handshake failed: {error}");
+    match reason {
+        Some(rustls::Error::InvalidCertificate(_)) => HttpError::TlsCertificateError,
+        Some(rustls::Error::AlertReceived(alert)) => HttpError::TlsAlertReceived {
+            alert_id: Some(u8::from(*alert)),
+            alert_message: Some(format!("{alert:?}")),
+        },
+        _ => HttpError::TlsProtocolError,
+    }
+}
+
+/// Send `request` on the connection `io` and wait for the response's head.
+async fn exchange<IO>(
+    io: IO,
     mut request: hyper::Request<WasiBody>,
     options: Option<RequestOptions>,
-) -> Result<Sent, HttpError> {
+) -> Result<Sent, HttpError>
+where
+    IO: Read + Write + Unpin + Send + 'static,
+{
     let uri = request.uri().clone();
-    match uri.scheme_str() {
-        Some("http") | None => {}
-        // No TLS client here; `Other` schemes are not HTTP.
-        Some(_) => return Err(HttpError::HttpRequestDenied),
-    }
-    let authority = uri.authority().ok_or(HttpError::HttpRequestUriInvalid)?;
-    let address = match authority.port() {
-        Some(_) => authority.to_string(),
-        None => format!("{authority}:80"),
-    };
+    let authority = uri.authority().ok_or(HttpError::HttpRequestUriInvalid)?.clone();
     let connect_timeout = options.and_then(|o| o.connect_timeout).unwrap_or(DEFAULT_TIMEOUT);
     let first_byte_timeout = options.and_then(|o| o.first_byte_timeout).unwrap_or(DEFAULT_TIMEOUT);
-
-    let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(&address))
-        .await
-        .map_err(|_| HttpError::ConnectionTimeout)?
-        .map_err(connect_error)?;
-    let (mut sender, connection) = tokio::time::timeout(
-        connect_timeout,
-        hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(stream)),
-    )
-    .await
-    .map_err(|_| HttpError::ConnectionTimeout)??;
+    let (mut sender, connection) =
+        tokio::time::timeout(connect_timeout, hyper::client::conn::http1::Builder::new().handshake(io))
+            .await
+            .map_err(|_| HttpError::ConnectionTimeout)??;
     // The request line takes the path only (scheme and authority are for
     // proxies); hyper sends what the URI holds.
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");

@@ -8,8 +8,8 @@
 //! guest traps before it set a response (a Python exception in the handler:
 //! the runtime prints the traceback on the server's stderr, then traps), the
 //! client gets `500 Internal Server Error`. Outgoing requests
-//! (`wasi:http/outgoing-handler`) are sent as plain HTTP/1.1
-//! ([`crate::outgoing`]); `https` ones fail with `HTTP-request-denied`.
+//! (`wasi:http/outgoing-handler`) are sent over HTTP/1.1 or HTTPS
+//! ([`crate::outgoing`]).
 
 use crate::run::load_tagged;
 use crate::WasmtimeResultExt;
@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,23 +41,22 @@ const DENSE_IMAGE_SIZE: u64 = 256 << 20;
 struct RequestHost {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    hooks: PlainHttp,
+    hooks: Outgoing,
     table: ResourceTable,
 }
 
 /// Hooks that keep `wasmtime-wasi-http`'s defaults except outgoing requests,
-/// which [`crate::outgoing::send`] sends (plain HTTP only: this build has
-/// no TLS client).
-struct PlainHttp;
+/// which [`crate::outgoing::Client::send`] sends.
+struct Outgoing(crate::outgoing::Client);
 
-impl WasiHttpHooks for PlainHttp {
+impl WasiHttpHooks for Outgoing {
     fn send_request(
         &mut self,
         request: hyper::Request<WasiBody>,
         options: Option<RequestOptions>,
         _done: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<OutgoingResponse> {
-        Box::new(crate::outgoing::send(request, options))
+        Box::new(self.0.clone().send(request, options))
     }
 }
 
@@ -99,6 +98,8 @@ struct Server {
     name: String,
     /// `--timeout`: the most a request's handler may take.
     timeout: Option<Duration>,
+    /// How outgoing requests connect (`--tls-ca-file`).
+    client: crate::outgoing::Client,
 }
 
 /// With `--timeout`, the engine's epoch advances every `EPOCH_TICK`; a
@@ -108,7 +109,10 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// `componentize-py serve`: serve HTTP on `addr` with the component at
 /// `path` until Ctrl-C. Prints `Serving HTTP on http://ADDR/` (the bound
 /// address, so port 0 shows the port chosen) once it accepts connections.
-pub fn serve(path: &Path, addr: SocketAddr, timeout: Option<Duration>) -> Result<()> {
+/// Outgoing `https` requests trust the Mozilla roots and the PEM
+/// certificates in `tls_ca_files`.
+pub fn serve(path: &Path, addr: SocketAddr, timeout: Option<Duration>, tls_ca_files: &[PathBuf]) -> Result<()> {
+    let client = crate::outgoing::Client::new(tls_ca_files)?;
     let mut config = Config::new();
     // Epoch checks in the compiled code only when a timeout needs them.
     config.epoch_interruption(timeout.is_some());
@@ -149,6 +153,7 @@ pub fn serve(path: &Path, addr: SocketAddr, timeout: Option<Duration>) -> Result
         pre,
         name: path.display().to_string(),
         timeout,
+        client,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -238,7 +243,7 @@ impl Server {
             RequestHost {
                 wasi: wasi.build(),
                 http: WasiHttpCtx::new(),
-                hooks: PlainHttp,
+                hooks: Outgoing(self.client.clone()),
                 table: ResourceTable::new(),
             },
         );

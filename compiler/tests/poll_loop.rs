@@ -312,3 +312,113 @@ fn http_handler_fans_out_concurrent_requests_and_streams_results() {
     assert!(head.starts_with("http/1.1 200") && head.contains("content-type: text/plain"), "{head}");
     assert_eq!(text(&dechunk(&response[split + 4..])), payload);
 }
+
+/// An HTTPS server of the test (rustls, the fixture certificate for
+/// 127.0.0.1): answers each of `requests` TLS connections with `body`; a
+/// connection whose handshake fails (the client did not trust the
+/// certificate) counts too.
+fn tls_origin(body: &'static [u8], requests: usize) -> (String, JoinHandle<()>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let fixtures = repo().join("compiler/tests/fixtures/tls");
+    let certificates = CertificateDer::pem_file_iter(fixtures.join("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(fixtures.join("server.key")).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certificates, key)
+        .unwrap();
+    let config = std::sync::Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        for _ in 0..requests {
+            let stream = accept_within(&listener, Duration::from_secs(60));
+            stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let connection = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(connection, stream);
+            let mut head = Vec::new();
+            let mut byte = [0; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match tls.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    // End of stream, or the handshake failed.
+                    _ => break,
+                }
+            }
+            if !head.starts_with(b"GET /") {
+                continue;
+            }
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            tls.write_all(response.as_bytes()).unwrap();
+            tls.write_all(body).unwrap();
+            tls.conn.send_close_notify();
+            tls.flush().unwrap();
+        }
+    });
+    (addr, server)
+}
+
+/// `GET /hash-all` on the fanout server at `addr` for `urls`: the lines of
+/// the response body.
+fn hash_all(addr: &str, urls: &[String]) -> Vec<String> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!("GET /hash-all HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    for url in urls {
+        head.push_str(&format!("url: {url}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    assert!(text(&response[..split]).starts_with("HTTP/1.1 200"), "{}", text(&response));
+    text(&dechunk(&response[split + 4..])).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn https_requests_trust_the_roots_given_with_tls_ca_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = tmp.path().join("fanout.wasm");
+    build_example("fanout", &wasm);
+    let body: &'static [u8] = b"a body sent over TLS";
+
+    // With the test CA trusted, the download goes through.
+    let ca = repo().join("compiler/tests/fixtures/tls/ca.pem");
+    let server = Server::start_with(&wasm, &["--timeout", "60s", "--tls-ca-file", ca.to_str().unwrap()]);
+    let (origin, origin_server) = tls_origin(body, 1);
+    let url = format!("https://{origin}/secret");
+    assert_eq!(hash_all(&server.addr, &[url.clone()]), [format!("{url}: {}", sha256_hex(body))]);
+    origin_server.join().unwrap();
+
+    // Without it, the certificate is refused, and the guest is told so.
+    let server = Server::start_with(&wasm, &["--timeout", "60s"]);
+    let (origin, origin_server) = tls_origin(body, 1);
+    let url = format!("https://{origin}/secret");
+    let lines = hash_all(&server.addr, &[url.clone()]);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].starts_with(&format!("{url}: error: ")), "{lines:?}");
+    assert!(lines[0].contains("TlsCertificateError"), "{lines:?}");
+    origin_server.join().unwrap();
+    let (_, stderr) = server.interrupt();
+    assert!(stderr.contains("outgoing TLS handshake failed"), "{stderr}");
+
+    // A file that holds no certificate is an error before serving.
+    let output = compiler()
+        .args(["serve", "--addr", "127.0.0.1:0", "--tls-ca-file"])
+        .arg(repo().join("examples/fanout/app.py"))
+        .arg(&wasm)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("holds no PEM certificate"), "{}", text(&output.stderr));
+}
