@@ -95,13 +95,14 @@ echo "== toolchain hygiene: every tool missing (tests/bazel/missing-tools)"
 mt="$root/tests/bazel/missing-tools"
 missing_tools_fail() {
   local out status
-  out=$(in_ws "$mt" build --keep_going "$@" //:hello 2>&1); status=$?
+  out=$(in_ws "$mt" build --keep_going "$@" //:hello //:hello_composed //:hello_mocked_test 2>&1); status=$?
   echo "$out" | grep -v '^Analyzing\|^$'
   echo "bazel build exited with $status (want 1: an action failed, analysis succeeded)"
   [ "$status" -eq 1 ] || return 1
   echo "$out" | grep -q "componentize-py compiler not found at .*no-such-dir/componentize-py: build it .* componentize.toolchain(compiler = ...)" || return 1
   echo "$out" | grep -q "CPython for WASI not found: .*no-such-dir/python has no include/python3.11/Python.h .*componentize.cpython(path = ...)" || return 1
   echo "$out" | grep -q "WASI C toolchain: no-such-clang-19 not found .*componentize.wasi_cc(clang = ...," || return 1
+  echo "$out" | grep -q "//:hello_composed: componentize-py compiler not found at .*no-such-dir/componentize-py" || return 1
 }
 check "missing tools, bzlmod: an unrelated py_test passes" in_ws "$mt" test //:unrelated_test
 check "missing tools, bzlmod: a component fails at execution, naming each tool" missing_tools_fail
