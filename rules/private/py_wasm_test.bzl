@@ -119,8 +119,13 @@ With `invoke`, calls each export given in WAVE syntax (`hello("world")`) and
 prints the results in WAVE, one per line; without it, runs the component's
 `wasi:cli/run` with `run_args`. Runs the component as precompiled for the
 test host by the component's `Precompile` action (cached; `precompiled =
-False` runs the .wasm, compiling it at test time). Fails on a different exit status or (when
-`check_stdout`) on stdout different from `expect_stdout`.""",
+False` runs the .wasm, compiling it at test time). With `mocks`, their
+exports are first plugged into the component's imports (a `Compose` action,
+as py_wasm_compose's, then its own `Precompile`): a world with a custom
+import is tested with a mock component. `max_memory`, `run_timeout`, `env`
+and `dirs` are run's `--max-memory`, `--timeout`, `--env` and `--dir`.
+Fails on a different exit status or (when `check_stdout`) on stdout
+different from `expect_stdout`.""",
     attrs = {
         "component": attr.label(providers = [PyWasmComponentInfo], mandatory = True),
         "invoke": attr.string_list(doc = "calls in WAVE syntax, e.g. `hello(\"world\")`"),
