@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 mod common;
 use common::{compiler, componentize_py, repo, text};
 
-/// The fixture's three components, built once for all tests.
+/// The fixture's four components, built once for all tests.
 struct Built {
     _tmp: tempfile::TempDir,
     dir: PathBuf,
@@ -20,7 +20,7 @@ fn built() -> &'static Built {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let fixture = repo().join("tests/fixtures/compose");
-        for (world, app) in [("app", "app"), ("mock", "mock"), ("half", "half")] {
+        for (world, app) in [("app", "app"), ("mock", "mock"), ("half", "half"), ("wrong", "wrong")] {
             let out = dir.join(format!("{app}.wasm"));
             let output = componentize_py(
                 &fixture,
@@ -118,6 +118,20 @@ fn plugs_that_satisfy_nothing_or_the_same_import_are_errors() {
         )),
         "{error}"
     );
+}
+
+#[test]
+fn a_plug_export_of_another_type_is_an_error_naming_both() {
+    let error = compose("app", &["wrong"], "app-wrong.wasm", &[]).unwrap_err();
+    assert!(
+        error.contains(&format!(
+            "plugging the export `shout` of `{}` into the import `shout` of `{}`",
+            wasm("wrong"),
+            wasm("app")
+        )),
+        "{error}"
+    );
+    assert!(error.contains("is not compatible with"), "{error}");
 }
 
 #[test]
