@@ -11,7 +11,10 @@
 #      py_library targets, the -p folders in py_binary's sys.path order,
 #      bazel run of exports, of wasi:cli/run and of an HTTP server (curl), the
 #      bindings rule = the CLI's bindings, py_wasm_tests run the precompiled
-#      component (and with run flags), bzlmod and WORKSPACE components
+#      component (and with run flags: memory, timeout, dirs, env), a world
+#      with a custom import tested with a Python mock plugged in (mocks),
+#      bazel run of a composed component (py_wasm_compose) whose bytes equal
+#      the mocked test's composition, bzlmod and WORKSPACE components
 #      byte-identical;
 #   2. bzlmod: bazel build //... and bazel test //... (components, py_wasm_tests,
 #      analysis tests); the expected-to-fail test must fail; `bazel aquery`
@@ -92,13 +95,14 @@ echo "== toolchain hygiene: every tool missing (tests/bazel/missing-tools)"
 mt="$root/tests/bazel/missing-tools"
 missing_tools_fail() {
   local out status
-  out=$(in_ws "$mt" build --keep_going "$@" //:hello 2>&1); status=$?
+  out=$(in_ws "$mt" build --keep_going "$@" //:hello //:hello_composed //:hello_mocked_test 2>&1); status=$?
   echo "$out" | grep -v '^Analyzing\|^$'
   echo "bazel build exited with $status (want 1: an action failed, analysis succeeded)"
   [ "$status" -eq 1 ] || return 1
   echo "$out" | grep -q "componentize-py compiler not found at .*no-such-dir/componentize-py: build it .* componentize.toolchain(compiler = ...)" || return 1
   echo "$out" | grep -q "CPython for WASI not found: .*no-such-dir/python has no include/python3.11/Python.h .*componentize.cpython(path = ...)" || return 1
   echo "$out" | grep -q "WASI C toolchain: no-such-clang-19 not found .*componentize.wasi_cc(clang = ...," || return 1
+  echo "$out" | grep -q "//:hello_composed: componentize-py compiler not found at .*no-such-dir/componentize-py" || return 1
 }
 check "missing tools, bzlmod: an unrelated py_test passes" in_ws "$mt" test //:unrelated_test
 check "missing tools, bzlmod: a component fails at execution, naming each tool" missing_tools_fail
@@ -306,7 +310,8 @@ check "worker: components byte-identical to the first build" hashes_match
 # HTTP server; the bindings rule.
 echo "== monorepo (tests/bazel/monorepo): rules_python libraries, wheels, bazel run"
 mr="$root/tests/bazel/monorepo"
-mr_components=(app/greeter.wasm services/cli/cli.wasm services/http/http.wasm)
+mr_components=(app/greeter.wasm services/cli/cli.wasm services/http/http.wasm
+  services/logged/logged.wasm services/logged/logger_mock.wasm services/logged/composed.wasm)
 wheels="$root/.toolchain/monorepo-wheels"
 get_wheels() {
   # The lock's wheels from the package index (pip, hashes checked), served
@@ -353,6 +358,16 @@ run_cli() {
   out=$(mr_bazel run //services/cli:run 2>"$logs/run_cli.stderr") || { cat "$logs/run_cli.stderr"; return 1; }
   echo "$out"
   [ "$out" = "Hello, ADA!" ]
+}
+run_composed() {
+  # The greeter with its custom import satisfied by the Python mock; the
+  # rule's composition = the mocked test's (same inputs, same bytes).
+  local out
+  out=$(mr_bazel run "$@" //services/logged:run -- --invoke 'greet("two")' 2>"$logs/run_composed.stderr") || { cat "$logs/run_composed.stderr"; return 1; }
+  echo "$out"
+  [ "$out" = "$(printf '%s\n' '"Hello, RUN! (log line 1)"' '"Hello, TWO! (log line 2)"')" ] || return 1
+  ls -l "$mr/bazel-bin/services/logged/composed.wasm" "$mr/bazel-bin/services/logged/logged_test.mocked.wasm" || return 1
+  cmp "$mr/bazel-bin/services/logged/composed.wasm" "$mr/bazel-bin/services/logged/logged_test.mocked.wasm" && echo "identical compositions"
 }
 serve_http() {
   # bazel run the server on a free port, GET /bazel, stop it.
@@ -403,6 +418,7 @@ check "monorepo, bzlmod: py_wasm_test runs the Precompile action's .cwasm" runs_
 check "monorepo, bzlmod: bazel run //app:greet (exports, --invoke)" run_greet
 check "monorepo, bzlmod: bazel run //services/cli:run (wasi:cli/run)" run_cli
 check "monorepo, bzlmod: bazel run //services/http:serve, GET /bazel" serve_http
+check "monorepo, bzlmod: bazel run //services/logged:run (py_wasm_compose: a mock plugged in)" run_composed
 check "monorepo, bzlmod: py_wasm_bindings = componentize-py bindings" bindings_same
 check "monorepo, bzlmod: save component hashes" mr_hashes "$logs/mr-bzlmod.sha256"
 check "monorepo, WORKSPACE: bazel test //..." mr_bazel test --config=workspace //...

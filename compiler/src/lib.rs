@@ -6,7 +6,8 @@
 //! package, `wit-dylib` makes the bindings library, [`merge`] links it into
 //! the interpreter module, [`preinit`] snapshots CPython with the app
 //! imported and the modules that [`bundle`] selects, and [`componentize`] wraps the result into a component.
-//! [`run`] executes components with the embedded Wasmtime.
+//! [`run`] executes components with the embedded Wasmtime; [`compose`]
+//! plugs components into each other's imports.
 
 pub mod bindings;
 pub mod bundle;
@@ -15,6 +16,7 @@ pub mod merge;
 pub mod outgoing;
 pub mod poll_loop;
 pub mod componentize;
+pub mod compose;
 pub mod config;
 pub mod limits;
 pub mod embedded;

@@ -7,7 +7,7 @@ mod worker;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use componentize_py::{
-    bindings, bundle, capabilities, componentize, precompile, run, serve, toolchain::Toolchain, wit,
+    bindings, bundle, capabilities, componentize, compose, precompile, run, serve, toolchain::Toolchain, wit,
 };
 use std::ffi::OsString;
 use std::io::Write;
@@ -188,6 +188,24 @@ enum Command {
         /// interruption).
         #[arg(long)]
         for_timeout: bool,
+    },
+    /// Plug components' exports into another component's imports: each
+    /// import of SOCKET (or of a plug) is satisfied by the plug export of the
+    /// same name; the result exports what SOCKET exports.
+    Compose {
+        /// The component whose imports are satisfied.
+        socket: PathBuf,
+        /// A component whose exports satisfy imports; repeatable.
+        #[arg(long = "plug", value_name = "COMPONENT", required = true)]
+        plugs: Vec<PathBuf>,
+        /// The composed component to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Let imports other than `wasi:` ones stay unsatisfied (imports of
+        /// the composed component, for a host that provides them); by default
+        /// they are an error.
+        #[arg(long)]
+        allow_imports: bool,
     },
     /// Serve HTTP with a `wasi:http/proxy` component (its
     /// `wasi:http/incoming-handler`), one instance per request, until
@@ -552,6 +570,12 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
         Command::Precompile { component, output, for_timeout } => {
             precompile::precompile(&rebase(base, component), &rebase(base, output), for_timeout)
         }
+        Command::Compose { socket, plugs, output, allow_imports } => compose::compose(
+            &rebase(base, socket),
+            &rebase_all(plugs),
+            &rebase(base, output),
+            compose::Options { allow_imports },
+        ),
         Command::Serve { addr, timeout, tls_ca_file, component } => {
             if !console.owns_stdio() {
                 bail!("`serve` is not available in worker mode");

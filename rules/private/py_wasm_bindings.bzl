@@ -3,6 +3,7 @@
 load(":providers.bzl", "WitInfo")
 load(":missing.bzl", "fail_at_execution")
 load(":py_wasm_component.bzl", "COMPILER_TOOLCHAIN_TYPE", "stage_wit")
+load(":wit_args.bzl", "WIT_ATTRS", "add_wit_args")
 
 def _py_wasm_bindings_impl(ctx):
     compiler = ctx.toolchains[COMPILER_TOOLCHAIN_TYPE].componentize_py
@@ -16,12 +17,7 @@ def _py_wasm_bindings_impl(ctx):
 
     args = ctx.actions.args()
     args.add("--quiet")
-    args.add("--wit-path", wit_dir)
-    for w in ([ctx.attr.world] if ctx.attr.world else []) + ctx.attr.extra_worlds:
-        args.add("--world", w)
-    args.add_all(ctx.attr.wit_features, before_each = "--features")
-    if ctx.attr.all_features:
-        args.add("--all-features")
+    add_wit_args(args, ctx.attr, wit_dir)
     args.add("bindings")
     args.add_all([out], expand_directories = False)
     ctx.actions.run(
@@ -45,12 +41,6 @@ py_wasm_bindings = rule(
 What the compiler generates into a component (`componentize-py bindings`),
 for type checkers and editors: point mypy's `mypy_path` or the IDE's extra
 paths at `bazel-bin/<package>/<name>`.""",
-    attrs = {
-        "wit": attr.label(providers = [WitInfo], mandatory = True, doc = "the wit_library defining the world"),
-        "world": attr.string(doc = "the world (as py_wasm_component's `world`)"),
-        "extra_worlds": attr.string_list(doc = "further worlds merged into `world`"),
-        "wit_features": attr.string_list(doc = "WIT @unstable feature gates to enable (--features)"),
-        "all_features": attr.bool(doc = "enable every WIT @unstable feature gate"),
-    },
+    attrs = WIT_ATTRS,
     toolchains = [COMPILER_TOOLCHAIN_TYPE],
 )

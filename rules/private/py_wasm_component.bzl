@@ -3,6 +3,7 @@
 load(":missing.bzl", "fail_at_execution")
 load(":providers.bzl", "PyWasmComponentInfo", "WitInfo")
 load(":python_path.bzl", "stage_pyinfo")
+load(":wit_args.bzl", "WIT_ATTRS", "add_wit_args")
 
 COMPILER_TOOLCHAIN_TYPE = "//toolchains:compiler_toolchain_type"
 RUNTIME_TOOLCHAIN_TYPE = "//toolchains:runtime_toolchain_type"
@@ -109,12 +110,7 @@ def _py_wasm_component_impl(ctx):
     args.set_param_file_format("multiline")
     args.add("--quiet")
     args.add("--toolchain", runtime.toolchain_dir)
-    args.add("--wit-path", wit_dir)
-    for w in ([ctx.attr.world] if ctx.attr.world else []) + ctx.attr.extra_worlds:
-        args.add("--world", w)
-    args.add_all(ctx.attr.wit_features, before_each = "--features")
-    if ctx.attr.all_features:
-        args.add("--all-features")
+    add_wit_args(args, ctx.attr, wit_dir)
     args.add("componentize")
     args.add(app)
     args.add_all(pypath, before_each = "--python-path")
@@ -142,8 +138,8 @@ def _py_wasm_component_impl(ctx):
         fail_at_execution(ctx, [precompiled_for_timeout], "\n".join(missing), "Precompile")
     else:
         _componentize(ctx, compiler, args, depset(staged + wit_files, transitive = [runtime.files]), out)
-        _precompile(ctx, compiler, out, precompiled, [])
-        _precompile(ctx, compiler, out, precompiled_for_timeout, ["--for-timeout"])
+        precompile_action(ctx, compiler, out, precompiled, [])
+        precompile_action(ctx, compiler, out, precompiled_for_timeout, ["--for-timeout"])
     return [
         DefaultInfo(files = depset([out])),
         OutputGroupInfo(precompiled = depset([precompiled])),
@@ -158,7 +154,8 @@ def _py_wasm_component_impl(ctx):
         ),
     ]
 
-def _precompile(ctx, compiler, component, out, flags):
+def precompile_action(ctx, compiler, component, out, flags):
+    """Register the `Precompile` action: `component` compiled for the exec platform into `out`."""
     args = ctx.actions.args()
     args.add("precompile")
     args.add(component)
@@ -196,16 +193,11 @@ folder. Deps with PyInfo (py_library) are copied at their runfiles paths
 into `<name>.pyroot/`, with the folders a py_binary has on sys.path as the
 further `-p` folders: `PyInfo.imports`, then each repository's root. The compiler runs as a persistent multiplexed
 worker (action mnemonic `Componentize`).""",
-    attrs = {
+    attrs = dict(WIT_ATTRS, **{
         "srcs": attr.label_list(allow_files = [".py"], doc = "the app's Python files"),
         "deps": attr.label_list(allow_files = True, doc = "py_library targets (anything with PyInfo: on the Python path as a py_binary sees them), or plain files (filegroup: staged at their package-relative paths next to srcs)"),
         "legacy_create_init": attr.bool(default = True, doc = "as py_binary's: an empty `__init__.py` in each folder of the PyInfo deps' tree that has none"),
-        "wit": attr.label(providers = [WitInfo], mandatory = True, doc = "the wit_library defining the world"),
-        "world": attr.string(doc = "the world: `name` or `ns:pkg/name@version`; optional when the WIT has one world"),
-        "extra_worlds": attr.string_list(doc = "further worlds merged into `world`"),
         "app": attr.string(doc = "the app module; defaults to the basename of the single src"),
-        "wit_features": attr.string_list(doc = "WIT @unstable feature gates to enable (--features)"),
-        "all_features": attr.bool(doc = "enable every WIT @unstable feature gate"),
         "out": attr.output(doc = "the component file; default `<name>.wasm`"),
         "bundle": attr.string(
             default = "reachable",
@@ -215,7 +207,7 @@ worker (action mnemonic `Componentize`).""",
         "bundle_packages": attr.string_list(doc = "modules or packages carried whole (--bundle-package)"),
         "stub_wasi": attr.bool(doc = "import no WASI; every WASI call traps (--stub-wasi)"),
         "import_timeout": attr.string(doc = "time limit of the app's import at build time, e.g. `60s`, `none` (--import-timeout; default 300s)"),
-    },
+    }),
     toolchains = [COMPILER_TOOLCHAIN_TYPE, RUNTIME_TOOLCHAIN_TYPE],
     provides = [PyWasmComponentInfo],
 )

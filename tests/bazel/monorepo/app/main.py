@@ -1,3 +1,5 @@
+import os
+
 import wit_world
 from lib.dates import add_months
 from lib.greeting import greet
@@ -9,3 +11,8 @@ class WitWorld(wit_world.WitWorld):
 
     def add_months(self, day: str, months: int) -> str:
         return add_months(day, months)
+
+    def greet_file(self, path: str) -> str:
+        prefix = os.environ.get("GREETER_PREFIX", "")
+        with open(path, encoding="utf-8") as names:
+            return "\n".join(prefix + greet(name.strip()) for name in names if name.strip())
