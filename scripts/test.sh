@@ -5,7 +5,9 @@
 # (scripts/test-bazel.sh: Bazel 7.7.1 in a project-local Debian sid chroot,
 # provisioned on first use), then the remote cache test
 # (scripts/test-remote-cache.sh: an nginx HTTP cache on loopback shared by two
-# checkouts playing two CI machines), then the demo, whose stdout must be the
+# checkouts playing two CI machines), then the remote execution test
+# (scripts/test-remote-exec.sh: BuildGrid and two buildbox bots on loopback
+# run every action of the test monorepo), then the demo, whose stdout must be the
 # README's sample output (scripts/check-demo.sh). Fails if any part fails
 # (every script after the cargo tests runs, so one failing does not hide the
 # others' results).
@@ -20,5 +22,6 @@ cargo test --release --locked --workspace 2>&1
 status=0
 bash "$root/scripts/test-bazel.sh" || status=1
 bash "$root/scripts/test-remote-cache.sh" || status=1
+bash "$root/scripts/test-remote-exec.sh" || status=1
 bash "$root/scripts/check-demo.sh" || status=1
 exit $status
