@@ -5,9 +5,11 @@
 # (scripts/test-bazel.sh: Bazel 7.7.1 in a project-local Debian sid chroot,
 # provisioned on first use), then the remote cache test
 # (scripts/test-remote-cache.sh: an nginx HTTP cache on loopback shared by two
-# checkouts playing two CI machines), then the release (scripts/test-release.sh:
-# archive and wheel, installed and run, and as a Bazel toolchain), then the
-# demo, whose stdout must be the
+# checkouts playing two CI machines), then the remote execution test
+# (scripts/test-remote-exec.sh: BuildGrid and two buildbox bots on loopback
+# run every action of the test monorepo), then the release
+# (scripts/test-release.sh: archive and wheel, installed and run, and as a
+# Bazel toolchain), then the demo, whose stdout must be the
 # README's sample output (scripts/check-demo.sh). Fails if any part fails
 # (every script after the cargo tests runs, so one failing does not hide the
 # others' results).
@@ -20,8 +22,15 @@ export COMPONENTIZE_PY_CACHE_DIR="$root/target/componentize-py-cache"
 cargo test --release --locked --workspace 2>&1
 # cargo test built target/release/componentize-py, which the Bazel tests use.
 status=0
-bash "$root/scripts/test-bazel.sh" || status=1
+if bash "$root/scripts/test-bazel.sh"; then
+  # Its local build of tests/bazel/workspace is the reference the remote
+  # execution test compares its components with (one local build less).
+  export TEST_REMOTE_EXEC_LOCAL_SHA256="$root/.toolchain/test-bazel-logs/bzlmod.sha256"
+else
+  status=1
+fi
 bash "$root/scripts/test-remote-cache.sh" || status=1
+bash "$root/scripts/test-remote-exec.sh" || status=1
 bash "$root/scripts/test-release.sh" || status=1
 bash "$root/scripts/check-demo.sh" || status=1
 exit $status
