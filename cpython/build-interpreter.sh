@@ -3,6 +3,10 @@
 #
 #   TOOLCHAIN_DIR/runtime/interpreter.wasm          runtime/*.c + CPython, a
 #                                                   wasm32-wasi reactor
+#   TOOLCHAIN_DIR/runtime/interpreter-async.wasm    the same with the async ABI
+#                                                   (runtime/async.c, built with
+#                                                   -DCOMPONENTIZE_PY_ASYNC), for
+#                                                   worlds that use async
 #   TOOLCHAIN_DIR/runtime/python/lib/python3.11/    the pruned stdlib
 #
 # Usage: cpython/build-interpreter.sh TOOLCHAIN_DIR
@@ -28,6 +32,7 @@ builtins=/usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a
 clang_inc=/usr/lib/llvm-19/lib/clang/19/include
 out="$tc/runtime"
 wasm="$out/interpreter.wasm"
+wasm_async="$out/interpreter-async.wasm"
 stdlib_out="$out/python/lib/python3.11"
 stamp="$out/.stamp"
 
@@ -54,7 +59,7 @@ inputs_hash=$(
     find "$stdlib_src" -type f -printf '%P %s %T@\n' | LC_ALL=C sort | sha256sum
   } | sha256sum | cut -d' ' -f1
 )
-if [ -f "$stamp" ] && [ -f "$wasm" ] && [ -d "$stdlib_out" ] && [ "$(cat "$stamp")" = "$inputs_hash" ]; then
+if [ -f "$stamp" ] && [ -f "$wasm" ] && [ -f "$wasm_async" ] && [ -d "$stdlib_out" ] && [ "$(cat "$stamp")" = "$inputs_hash" ]; then
   echo "build-interpreter: up to date" >&2
   exit 0
 fi
@@ -73,33 +78,52 @@ cflags=(
   -fno-ident
   -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Werror=implicit-function-declaration
 )
-objs=()
-for src in $sources; do
-  case "$src" in *.c) ;; *) continue ;; esac
-  obj="$work/$(basename "$src" .c).o"
-  clang-19 "${cflags[@]}" -c "$root/$src" -o "$obj"
-  objs+=("$obj")
+# The sync interpreter is built from the same sources as before async
+# support existed (async.c is left out; everything async-only is behind
+# COMPONENTIZE_PY_ASYNC), so that a world without async gets the same bytes.
+link() { # OUTPUT OBJECTS...
+  local output=$1
+  shift
+  # The wit_dylib_* functions, cabi_realloc and componentize-py-init are
+  # exported by their export_name attributes.
+  wasm-ld-19 \
+    "$lib/crt1-reactor.o" "$@" \
+    "$py/lib/libpython3.11.a" "$py/lib/libmpdec.a" "$py/lib/libexpat.a" \
+    -L"$lib" -lc -lm -ldl -lwasi-emulated-signal -lwasi-emulated-getpid \
+    -lwasi-emulated-process-clocks "$builtins" \
+    --entry=_initialize \
+    --export-table --growable-table \
+    --export=__stack_pointer \
+    --export=componentize_py_bindings_data \
+    --wrap=__imported_wasi_snapshot_preview1_path_filestat_get \
+    --wrap=__imported_wasi_snapshot_preview1_fd_filestat_get \
+    --wrap=__imported_wasi_snapshot_preview1_fd_readdir \
+    --wrap=free --wrap=realloc \
+    -z stack-size=8388608 ${COMPONENTIZE_PY_EXTRA_LDFLAGS:-} \
+    --strip-debug \
+    -o "$output"
+}
+for variant in sync async; do
+  objs=()
+  mkdir -p "$work/$variant"
+  for src in $sources; do
+    case "$src" in *.c) ;; *) continue ;; esac
+    flags=("${cflags[@]}")
+    if [ "$variant" = async ]; then
+      flags+=(-DCOMPONENTIZE_PY_ASYNC)
+    elif [ "$src" = runtime/async.c ]; then
+      continue
+    fi
+    obj="$work/$variant/$(basename "$src" .c).o"
+    clang-19 "${flags[@]}" -c "$root/$src" -o "$obj"
+    objs+=("$obj")
+  done
+  if [ "$variant" = async ]; then
+    link "$work/interpreter-async.wasm" "${objs[@]}"
+  else
+    link "$work/interpreter.wasm" "${objs[@]}"
+  fi
 done
-
-# ------------------------------------------------------------------ link
-# The wit_dylib_* functions, cabi_realloc and componentize-py-init are
-# exported by their export_name attributes.
-wasm-ld-19 \
-  "$lib/crt1-reactor.o" "${objs[@]}" \
-  "$py/lib/libpython3.11.a" "$py/lib/libmpdec.a" "$py/lib/libexpat.a" \
-  -L"$lib" -lc -lm -ldl -lwasi-emulated-signal -lwasi-emulated-getpid \
-  -lwasi-emulated-process-clocks "$builtins" \
-  --entry=_initialize \
-  --export-table --growable-table \
-  --export=__stack_pointer \
-  --export=componentize_py_bindings_data \
-  --wrap=__imported_wasi_snapshot_preview1_path_filestat_get \
-  --wrap=__imported_wasi_snapshot_preview1_fd_filestat_get \
-  --wrap=__imported_wasi_snapshot_preview1_fd_readdir \
-  --wrap=free --wrap=realloc \
-  -z stack-size=8388608 ${COMPONENTIZE_PY_EXTRA_LDFLAGS:-} \
-  --strip-debug \
-  -o "$work/interpreter.wasm"
 
 # ------------------------------------------------------------------ stdlib
 # Drop what no component can use: tests, GUIs, installers, the build
@@ -118,8 +142,9 @@ cp -R "$stdlib_src" "$work/python/lib/python3.11"
 )
 
 # ------------------------------------------------------------------ install
-rm -rf "$out/python" "$wasm"
+rm -rf "$out/python" "$wasm" "$wasm_async"
 mv "$work/python" "$out/python"
 mv "$work/interpreter.wasm" "$wasm"
+mv "$work/interpreter-async.wasm" "$wasm_async"
 echo "$inputs_hash" > "$stamp"
-echo "build-interpreter: built $wasm" >&2
+echo "build-interpreter: built $wasm and $wasm_async" >&2

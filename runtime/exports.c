@@ -182,7 +182,8 @@ void wit_dylib_export_finish(void *cx, size_t which) {
 }
 
 // The actual wasm signatures of the async entry points (bindgen.rs); they are
-// not in wit_dylib.h.
+// not in wit_dylib.h. The async interpreter defines them in async.c.
+#ifndef COMPONENTIZE_PY_ASYNC
 RT_EXPORT("wit_dylib_export_async_call")
 uint32_t rt_export_async_call(void *cx, size_t which) {
   (void)cx, (void)which;
@@ -195,3 +196,4 @@ uint32_t rt_export_async_callback(uint32_t a, uint32_t b, uint32_t c,
   (void)a, (void)b, (void)c, (void)d;
   rt_fatal("error: async exported functions are not supported yet");
 }
+#endif

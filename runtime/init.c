@@ -452,6 +452,11 @@ RT_EXPORT("componentize-py-init") void componentize_py_init(void) {
   resolve_exports(registry, app, app_name);
   Py_DECREF(app);
   Py_DECREF(registry);
+#ifdef COMPONENTIZE_PY_ASYNC
+  // The event loop must be in the snapshot: nothing is imported from files
+  // at run time.
+  rt_async_init();
+#endif
 
   // 4. Modules for imports at run time.
   bundle_modules();

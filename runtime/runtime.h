@@ -162,4 +162,12 @@ PyMODINIT_FUNC PyInit_componentize_py_runtime(void);
 PyObject *rt_py_resource_drop(PyObject *self, PyObject *const *args,
                               Py_ssize_t nargs);
 
+#ifdef COMPONENTIZE_PY_ASYNC
+// Adds the async ABI's functions (async.c) to `componentize_py_runtime`.
+int rt_async_add_functions(PyObject *module);
+// Imports `componentize_py_async_support` and keeps its entry points
+// (componentize-py-init, after the app).
+void rt_async_init(void);
+#endif
+
 #endif

@@ -87,10 +87,11 @@ pub fn componentize_with(
             .context("creating a temporary folder")
     };
     let bundled = temp_dir()?;
-    write_files(
-        bundled.path(),
-        &[(bundle::MODULE_FILE.to_string(), bundle::SOURCE.to_string()), bindings::types_module_file()],
-    )?;
+    let uses_async = crate::wit::uses_async(&resolve, world);
+    let mut support =
+        vec![(bundle::MODULE_FILE.to_string(), bundle::SOURCE.to_string()), bindings::types_module_file()];
+    support.extend(bindings::async_support_files(&resolve, world));
+    write_files(bundled.path(), &support)?;
     // The bindings go on the path, or over the folder where a dependency's
     // componentize-py.toml wants them (`config::BindingsMount`); with
     // several such dependencies, each folder gets a tree of modules
@@ -121,8 +122,18 @@ pub fn componentize_with(
     }
     lap(&mut report, "bindings");
 
-    let interpreter = std::fs::read(&toolchain.interpreter)
-        .with_context(|| format!("reading `{}`", toolchain.interpreter.display()))?;
+    // A world with async functions needs the interpreter that has the async
+    // ABI (and imports its built-ins); every other world gets the same
+    // interpreter, hence the same bytes, as before async support existed.
+    let interpreter_path =
+        if uses_async { &toolchain.interpreter_async } else { &toolchain.interpreter };
+    let interpreter = std::fs::read(interpreter_path).with_context(|| {
+        format!(
+            "reading `{}`{}",
+            interpreter_path.display(),
+            if uses_async { " (the async interpreter, needed by worlds with async functions)" } else { "" }
+        )
+    })?;
     // What the component will hold: the merged module without start-up
     // code and twins (see `merge::merge_snapshot_template`).
     let (merged, placement) = merge::merge_snapshot_template(&interpreter, &dylib)?;

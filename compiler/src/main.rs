@@ -529,6 +529,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
             // Beside the package, as upstream: the wrappers its modules
             // import, and for type checkers the runtime's builtin module.
             files.push(bindings::types_module_file());
+            files.extend(bindings::async_support_files(&resolve, world));
             files.push((
                 "componentize_py_runtime.pyi".to_string(),
                 bindings::RUNTIME_STUB_PYI.to_string(),

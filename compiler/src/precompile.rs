@@ -22,7 +22,7 @@ pub fn precompile(input: &Path, output: &Path, for_timeout: bool) -> Result<()> 
         trap_on_grow_failure: false,
         timeout: for_timeout.then(|| std::time::Duration::from_secs(1)),
     };
-    let engine = crate::run::engine_with(&limits)?;
+    let engine = crate::run::engine_for(&limits, crate::run::uses_async(&bytes))?;
     let compiled = engine
         .precompile_component(&bytes)
         .anyhow()

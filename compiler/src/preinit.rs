@@ -151,6 +151,8 @@ pub fn engine_for(compiler: Compiler) -> Result<Engine> {
     // The import time limit and cancels stop the guest at its next epoch
     // check (`crate::limits`).
     config.epoch_interruption(true);
+    // Core modules only: no component model concurrency.
+    config.concurrency_support(false);
     let engine = Engine::new(&config)
         .anyhow()
         .context("creating the pre-initialisation engine")?;
@@ -732,6 +734,9 @@ async fn instantiate_linked(
             },
         )
         .anyhow()?;
+    // The async interpreter's canonical built-ins (`$root`.`[waitable-set-new]`
+    // and friends) may not be called while initialising either.
+    linker.define_unknown_imports_as_traps(interpreter).anyhow()?;
     let interp = linker.instantiate_async(&mut *store, interpreter).await.anyhow()?;
 
     let table = interp

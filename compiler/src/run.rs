@@ -188,9 +188,57 @@ pub fn engine() -> Result<Engine> {
 /// interruption when there is a timeout (it costs a check on every loop
 /// back-edge and function entry, so it is off otherwise).
 pub fn engine_with(limits: &Limits) -> Result<Engine> {
+    engine_for(limits, false)
+}
+
+/// [`engine_with`], with the component model's async ABI and Wasmtime's
+/// concurrency support when `async_` (for components that lift or lower
+/// functions async, see [`uses_async`]). Without it the engine is the one
+/// of sync components before async support existed: concurrency support
+/// routes every call through Wasmtime's task machinery.
+pub fn engine_for(limits: &Limits, async_: bool) -> Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(limits.timeout.is_some());
+    config.concurrency_support(async_);
+    config.wasm_component_model_async(async_);
     Engine::new(&config).anyhow().context("creating the Wasmtime engine")
+}
+
+/// True when the component `bytes` uses the component model's async ABI:
+/// a function lifted or lowered `async`, or an async built-in (task
+/// return, waitable sets, subtasks, streams, futures, ...). Only the
+/// top-level component's canonical functions are looked at, which is where
+/// componentize-py's components (and wit-component's) have them.
+pub fn uses_async(bytes: &[u8]) -> bool {
+    use wasmparser::{CanonicalFunction, CanonicalOption, Parser, Payload};
+    let async_options = |options: &[CanonicalOption]| {
+        options.iter().any(|o| matches!(o, CanonicalOption::Async | CanonicalOption::Callback(_)))
+    };
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        let Ok(payload) = payload else { return false };
+        match payload {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentCanonicalSection(reader) if depth == 0 => {
+                for func in reader.into_iter().flatten() {
+                    let found = match func {
+                        CanonicalFunction::Lift { options, .. }
+                        | CanonicalFunction::Lower { options, .. } => async_options(&options),
+                        CanonicalFunction::ResourceNew { .. }
+                        | CanonicalFunction::ResourceDrop { .. }
+                        | CanonicalFunction::ResourceRep { .. } => false,
+                        _ => true,
+                    };
+                    if found {
+                        return true;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// A store whose WASI context inherits stdio and passes `args`.
@@ -310,6 +358,29 @@ pub fn linker<T: WasiView + 'static>(engine: &Engine) -> Result<Linker<T>> {
     Ok(linker)
 }
 
+/// An engine for the component at `path` (async or not, see [`uses_async`])
+/// and the component loaded in it. A precompiled file says nothing about
+/// its functions: it is loaded by the sync engine, else by the async one.
+pub fn load_any(path: &Path, limits: &Limits) -> Result<(Engine, Component)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
+    if Engine::detect_precompiled(&bytes).is_some() {
+        let engine = engine_for(limits, false)?;
+        match load(&engine, path) {
+            Ok(component) => return Ok((engine, component)),
+            Err(error) => {
+                let engine = engine_for(limits, true)?;
+                return match load(&engine, path) {
+                    Ok(component) => Ok((engine, component)),
+                    Err(_) => Err(error),
+                };
+            }
+        }
+    }
+    let engine = engine_for(limits, uses_async(&bytes))?;
+    let component = load(&engine, path)?;
+    Ok((engine, component))
+}
+
 /// How many compiled components the on-disk cache keeps.
 const DISK_CACHE_ENTRIES: usize = 8;
 
@@ -370,8 +441,7 @@ pub fn run(
     limits: &Limits,
     capabilities: &Capabilities,
 ) -> Result<()> {
-    let engine = engine_with(limits)?;
-    let component = load(&engine, path)?;
+    let (engine, component) = load_any(path, limits)?;
     let linker = linker(&engine)?;
     let mut argv = vec![path.display().to_string()];
     argv.extend(args.iter().cloned());

@@ -121,6 +121,9 @@ pub fn serve(path: &Path, addr: SocketAddr, timeout: Option<Duration>, tls_ca_fi
     // segments into every instance (measured: 5 ms of a 7.4 ms request)
     // instead of mapping one copy-on-write image (60 µs).
     config.memory_guaranteed_dense_image_size(DENSE_IMAGE_SIZE);
+    // wasi:http 0.2 proxies only (no async ABI): calls stay off Wasmtime's
+    // task machinery, as before the `component-model-async` feature.
+    config.concurrency_support(false);
     let engine = Engine::new(&config).anyhow().context("creating the Wasmtime engine")?;
     // Its own cache entry: the setting above changes the compiled artifact
     // but not Wasmtime's compatibility hash.

@@ -13,6 +13,10 @@ pub const TOOLCHAIN_ENV: &str = "COMPONENTIZE_PY_TOOLCHAIN";
 pub struct Toolchain {
     /// The interpreter core module (`runtime/interpreter.wasm`).
     pub interpreter: PathBuf,
+    /// The interpreter with the component model's async ABI
+    /// (`runtime/interpreter-async.wasm`), for worlds that use async; it
+    /// imports the canonical async built-ins, which other worlds must not.
+    pub interpreter_async: PathBuf,
     /// The folder mounted at `/python` during pre-initialisation; it holds
     /// `lib/python3.11/`.
     pub python_home: PathBuf,
@@ -27,6 +31,7 @@ impl Toolchain {
         let runtime = dir.join("runtime");
         let toolchain = Toolchain {
             interpreter: runtime.join("interpreter.wasm"),
+            interpreter_async: runtime.join("interpreter-async.wasm"),
             python_home: runtime.join("python"),
             _unpacked: None,
         };

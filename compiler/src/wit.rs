@@ -154,9 +154,9 @@ fn intersect(resolve: &mut Resolve, intersector: WorldId, world: WorldId) {
 }
 
 /// Fail, naming the function and the type, when a function of `world`
-/// (world-level, or of an imported or exported interface) is `async` or
-/// uses a type the runtime cannot convert yet: `stream<T>`, `future<T>`,
-/// `error-context` (the component model's async ABI), `map<K, V>` and
+/// (world-level, or of an imported or exported interface) uses a type
+/// the runtime cannot convert yet: `stream<T>`, `future<T>`,
+/// `error-context` (wit-dylib 0.263 has `todo!` there), `map<K, V>` and
 /// fixed-length lists `list<T, N>` (wit-dylib 0.263 generates no code for
 /// them). Without this check such a world would build and then trap (or
 /// make wit-dylib panic) at the first call.
@@ -181,6 +181,21 @@ pub fn check_supported(resolve: &Resolve, world: WorldId) -> Result<()> {
     Ok(())
 }
 
+/// True when any function of `world` (world-level, or of an imported or
+/// exported interface) is `async`: such a world needs the async interpreter
+/// (`runtime/interpreter-async.wasm`) and the `componentize_py_async_support`
+/// package; any other world is built exactly as before async support.
+pub fn uses_async(resolve: &Resolve, world: WorldId) -> bool {
+    let world_def = &resolve.worlds[world];
+    world_def.imports.values().chain(world_def.exports.values()).any(|item| match item {
+        WorldItem::Function(func) => func.kind.is_async(),
+        WorldItem::Interface { id, .. } => {
+            resolve.interfaces[*id].functions.values().any(|func| func.kind.is_async())
+        }
+        WorldItem::Type { .. } => false,
+    })
+}
+
 /// [`check_supported`] for one function.
 fn check_function(
     resolve: &Resolve,
@@ -192,12 +207,6 @@ fn check_function(
         Some(interface) => format!("{interface}#{}", func.name),
         None => func.name.clone(),
     };
-    if func.kind.is_async() {
-        bail!(
-            "{direction} function `{name}` is `async`: async functions are not supported \
-             yet by componentize-py (the component model's async ABI is not implemented)"
-        );
-    }
     let params = func.params.iter().map(|param| (format!("parameter `{}`", param.name), param.ty));
     let result = func.result.map(|ty| ("its result".to_string(), ty));
     for (place, ty) in params.chain(result) {
@@ -235,14 +244,16 @@ fn unsupported_type(
     within: Option<&str>,
     seen: &mut HashSet<TypeId>,
 ) -> Option<Unsupported> {
-    const ASYNC: &str = "the component model's async ABI is not implemented";
+    const STREAMS: &str = "the runtime does not convert streams and futures yet";
     let found = |reason| Unsupported {
         ty: type_to_wit(resolve, ty),
         within: within.map(str::to_string),
         reason,
     };
     let id = match ty {
-        Type::ErrorContext => return Some(found(ASYNC)),
+        Type::ErrorContext => {
+            return Some(found("wit-dylib 0.263 generates no code for error contexts (`todo!`)"))
+        }
         Type::Id(id) => id,
         _ => return None,
     };
@@ -253,7 +264,7 @@ fn unsupported_type(
     let within = def.name.as_deref().or(within);
     let mut check = |inner: Type| unsupported_type(resolve, inner, within, seen);
     match &def.kind {
-        TypeDefKind::Stream(_) | TypeDefKind::Future(_) => Some(found(ASYNC)),
+        TypeDefKind::Stream(_) | TypeDefKind::Future(_) => Some(found(STREAMS)),
         TypeDefKind::Map(..) => Some(found("the runtime does not convert maps yet")),
         TypeDefKind::FixedLengthList(..) => {
             Some(found("wit-dylib 0.263 generates no code for fixed-length lists"))

@@ -63,17 +63,38 @@ impl<'a> Generator<'a> {
         let name = module_level_name(func.item_name().to_snake_case());
         let args = python_tuple(signature.args.clone());
         let body = &mut file.body;
-        writeln!(body, "def {name}({}) -> {}:", signature.params.join(", "), signature.returns)?;
+        let async_ = if func.kind.is_async() { "async " } else { "" };
+        writeln!(body, "{async_}def {name}({}) -> {}:", signature.params.join(", "), signature.returns)?;
         body.push_str(&docstring(signature.docs.as_deref(), 1));
+        let call = self.import_call(func, index, &args, file);
+        let body = &mut file.body;
         if signature.returns == "None" {
-            writeln!(body, "    _rt.call_import({index}, {args})")?;
+            writeln!(body, "    {call}")?;
         } else {
-            writeln!(body, "    result: {} = _rt.call_import({index}, {args})", signature.returns)?;
+            writeln!(body, "    result: {} = {call}", signature.returns)?;
             writeln!(body, "    return result")?;
         }
         body.push_str("\n\n");
-        file.uses_runtime = true;
         Ok(())
+    }
+
+    /// The Python expression calling imported function `func` (metadata
+    /// index `index`) with the tuple expression `args`: `_rt.call_import`,
+    /// or for an `async` function an awaited `_async.call_import` (which
+    /// unwraps a top-level `result` itself, as `_rt.call_import` does in C).
+    pub(super) fn import_call(&self, func: &Function, index: usize, args: &str, file: &mut PyFile) -> String {
+        file.uses_runtime = true;
+        if func.kind.is_async() {
+            file.uses_async = true;
+            let unwrap = match func.result {
+                Some(Type::Id(id)) => matches!(self.resolve.types[id].kind, TypeDefKind::Result(_)),
+                _ => false,
+            };
+            let unwrap = if unwrap { "True" } else { "False" };
+            format!("await _async.call_import({index}, {args}, {unwrap})")
+        } else {
+            format!("_rt.call_import({index}, {args})")
+        }
     }
 
     /// Define `class <name>(Protocol)` with an abstract method per function.
@@ -98,7 +119,8 @@ impl<'a> Generator<'a> {
                 .join(", ");
             write!(
                 body,
-                "\n    @abstractmethod\n    def {}({params}) -> {}:\n",
+                "\n    @abstractmethod\n    {}def {}({params}) -> {}:\n",
+                if func.kind.is_async() { "async " } else { "" },
                 function_name(func.item_name()),
                 signature.returns
             )?;

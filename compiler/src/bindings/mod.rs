@@ -136,6 +136,26 @@ pub fn types_module_file() -> (String, String) {
     (format!("{TYPES_MODULE}.py"), TYPES_MODULE_SOURCE.to_string())
 }
 
+/// The package that runs async exports and awaits async imports on
+/// `asyncio` (upstream's name; its `spawn` is for apps). It is written only
+/// for worlds with an `async` function ([`crate::wit::uses_async`]), beside
+/// the package like [`TYPES_MODULE`], so that other worlds' output does not
+/// change.
+pub const ASYNC_MODULE: &str = "componentize_py_async_support";
+
+/// The source of [`ASYNC_MODULE`]'s `__init__.py`.
+pub const ASYNC_MODULE_SOURCE: &str = include_str!("componentize_py_async_support.py");
+
+/// The files of [`ASYNC_MODULE`] for `world`, relative to a folder on the
+/// python path: none unless the world uses async.
+pub fn async_support_files(resolve: &Resolve, world: WorldId) -> Vec<(String, String)> {
+    if crate::wit::uses_async(resolve, world) {
+        vec![(format!("{ASYNC_MODULE}/__init__.py"), ASYNC_MODULE_SOURCE.to_string())]
+    } else {
+        Vec::new()
+    }
+}
+
 /// Generate the `wit_world` package for `world`: a list of
 /// `(path relative to the output directory, file contents)`, sorted by path.
 /// Its modules import [`TYPES_MODULE`], which is not in the list.

@@ -74,6 +74,8 @@ pub(super) struct PyFile {
     pub(super) body: String,
     /// Whether the body calls `componentize_py_runtime`.
     pub(super) uses_runtime: bool,
+    /// Whether the body calls an async import (`componentize_py_async_support`).
+    pub(super) uses_async: bool,
     /// The resource whose methods are being written: annotated `Self`.
     pub(super) self_resource: Option<wit_parser::TypeId>,
 }
@@ -85,6 +87,7 @@ impl PyFile {
             imports: BTreeSet::new(),
             body: String::new(),
             uses_runtime: false,
+            uses_async: false,
             self_resource: None,
         }
     }
@@ -124,6 +127,9 @@ impl PyFile {
         contents.push('\n');
         if self.uses_runtime {
             contents.push_str("import componentize_py_runtime as _rt\n");
+        }
+        if self.uses_async {
+            contents.push_str(&format!("import {} as _async\n", super::ASYNC_MODULE));
         }
         contents.push_str(&format!("from {} import Err, Ok, Result, Some\n", super::TYPES_MODULE));
         for line in &self.imports {

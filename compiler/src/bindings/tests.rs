@@ -111,6 +111,11 @@ fn generate_and_check(wit: &str, world: &str) -> Generated {
     std::fs::write(dir.path().join("componentize_py_runtime.py"), RUNTIME_STUB).unwrap();
     let (types_file, types_source) = super::types_module_file();
     std::fs::write(dir.path().join(types_file), types_source).unwrap();
+    for (path, contents) in super::async_support_files(&resolve, world) {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
     let mut generated = Generated { dir, files, registry: String::new(), metadata };
 
     for (path, _) in &generated.files {
@@ -605,4 +610,103 @@ world w {
     let exports = generated.file("wit_world/exports/both.py");
     assert!(exports.contains("class Counter(Protocol):"), "{exports}");
     assert!(exports.contains("    @abstractmethod\n    def bump(self, by: int) -> int:"), "{exports}");
+}
+
+/// A runtime stand-in for the async ABI: `call_import_async` answers
+/// "pending" with subtask 7 for import 0 and at once for the others;
+/// `call_task_return`, the waitable and context functions record.
+const ASYNC_RUNTIME_STUB: &str = "\
+log = []
+slot = [None]
+
+def call_import(index, args):
+    raise AssertionError('sync call of an async import')
+
+def call_import_async(index, args):
+    log.append(('call', index, args))
+    if index == 0:
+        return (7, ('promise', args))
+    return (0, args[0] + 1)
+
+def promise_get_result(promise):
+    log.append(('lift', promise))
+    return promise[1][1][::-1]
+
+def call_task_return(index, cx, value, is_err):
+    log.append(('return', index, cx, value, is_err))
+
+def waitable_set_new():
+    log.append(('set-new',))
+    return 3
+
+def waitable_set_drop(s):
+    log.append(('set-drop', s))
+
+def waitable_join(w, s):
+    log.append(('join', w, s))
+
+def subtask_drop(t):
+    log.append(('subtask-drop', t))
+
+def context_set(value):
+    slot[0] = value
+
+def context_get():
+    return slot[0]
+";
+
+#[test]
+fn async_functions_are_coroutines_run_by_the_support_loop() {
+    let wit = "
+        package test:asyncs;
+        interface host {
+            later: async func(ms: u32, value: string) -> string;
+            now: async func(value: u32) -> u32;
+        }
+        world asyncs {
+            import host;
+            export relay: async func(ms: u32, value: string) -> string;
+        }
+    ";
+    let generated = generate_and_check(wit, "asyncs");
+    let host = generated.file("wit_world/imports/host.py");
+    assert!(host.contains("async def later(ms: int, value: str) -> str:"), "{host}");
+    assert!(host.contains("result: str = await _async.call_import("), "{host}");
+    assert!(host.contains("import componentize_py_async_support as _async"), "{host}");
+    let world = generated.file("wit_world/__init__.py");
+    assert!(world.contains("    async def relay(self, ms: int, value: str) -> str:"), "{world}");
+
+    // The support package drives an export's coroutine: the first poll
+    // waits on the import's subtask, the host's RETURNED event finishes it.
+    std::fs::write(generated.dir.path().join("componentize_py_runtime.py"), ASYNC_RUNTIME_STUB)
+        .unwrap();
+    let out = generated.python(
+        "
+import componentize_py_runtime as rt
+import componentize_py_async_support as s
+from wit_world.imports import host
+
+async def relay(ms, value):
+    return (await host.later(ms, value)) + '!' + str(await host.now(41))
+
+code = s.first_poll(2, 99, relay(5, 'abc'))
+print(code == 2 | (3 << 4), rt.slot[0] is not None)
+print(s.callback(1, 7, 2), rt.slot[0])
+for entry in rt.log:
+    print(entry)
+",
+    );
+    assert_eq!(
+        out,
+        "True True\n0 None\n\
+         ('call', 0, (5, 'abc'))\n('set-new',)\n('join', 7, 3)\n('join', 7, 0)\n\
+         ('subtask-drop', 7)\n('lift', ('promise', (5, 'abc')))\n('call', 1, (41,))\n\
+         ('return', 2, 99, 'cba!42', False)\n('set-drop', 3)\n"
+    );
+    // A sync world gets no support package.
+    let sync = "package test:s; world s { export f: func(); }";
+    let mut resolve = Resolve::new();
+    let package = resolve.push_str("s.wit", sync).unwrap();
+    let world_id = resolve.select_world(&[package], Some("s")).unwrap();
+    assert!(super::async_support_files(&resolve, world_id).is_empty());
 }

@@ -202,7 +202,8 @@ impl<'a> Generator<'a> {
             }
             let params = params.join(", ");
             let abstract_ = if exported { "    @abstractmethod\n" } else { "" };
-            write!(body, "\n{decorator}{abstract_}    def {method}({params}) -> {returns}:\n")?;
+            let async_ = if func.kind.is_async() { "async " } else { "" };
+            write!(body, "\n{decorator}{abstract_}    {async_}def {method}({params}) -> {returns}:\n")?;
             body.push_str(&docstring(signature.docs.as_deref(), 2));
             if exported {
                 body.push_str("        raise NotImplementedError\n");
@@ -219,19 +220,16 @@ impl<'a> Generator<'a> {
                 args.insert(0, "self".to_string());
             }
             let args = python_tuple(args);
+            let call = self.import_call(func, import, &args, file);
             if is_constructor {
-                writeln!(body, "        made: {name} = _rt.call_import({import}, {args})")?;
+                writeln!(body, "        made: {name} = {call}")?;
                 body.push_str(
                     "        self._wit_handle, made._wit_handle = made._wit_handle, None\n",
                 );
             } else if signature.returns == "None" {
-                writeln!(body, "        _rt.call_import({import}, {args})")?;
+                writeln!(body, "        {call}")?;
             } else {
-                writeln!(
-                    body,
-                    "        result: {} = _rt.call_import({import}, {args})",
-                    signature.returns
-                )?;
+                writeln!(body, "        result: {} = {call}", signature.returns)?;
                 body.push_str("        return result\n");
             }
         }
