@@ -339,6 +339,27 @@ static void bundle_modules(void) {
   Py_DECREF(result);
 }
 
+// Before the app's import, in `reachable` mode: the bundler keeps the code
+// objects that the import compiles from the app's sources, so that its scan
+// for imports reads them instead of compiling every source a second time
+// (`record_code` in compiler/src/bundle.py).
+static void bundle_record(void) {
+  const char *mode = getenv("COMPONENTIZE_PY_BUNDLE");
+  if (mode == NULL || strcmp(mode, "reachable") != 0) {
+    return;
+  }
+  PyObject *module = PyImport_ImportModule("_componentize_py_bundle");
+  if (module == NULL) {
+    rt_fatal_python("error: could not import _componentize_py_bundle");
+  }
+  PyObject *result = PyObject_CallMethod(module, "record_code", NULL);
+  Py_DECREF(module);
+  if (result == NULL) {
+    rt_fatal_python("error: could not start recording the app's code");
+  }
+  Py_DECREF(result);
+}
+
 // ---------------------------------------------------------------- init
 
 bool rt_initializing = false;
@@ -439,6 +460,7 @@ RT_EXPORT("componentize-py-init") void componentize_py_init(void) {
   if (app_name == NULL || app_name[0] == '\0') {
     rt_fatal("error: COMPONENTIZE_PY_APP is not set (the app module name)");
   }
+  bundle_record();
   PyObject *app = PyImport_ImportModule(app_name);
   if (app == NULL && PyErr_ExceptionMatches(PyExc_SystemExit)) {
     exit_during_import(app_name);

@@ -28,19 +28,42 @@
 # compiles in parallel with rayon), size, the worker's rebuild after one
 # module changed (BENCH_TOUCH), and peak RSS of 16 concurrent requests to
 # one worker (bench burst).
+# And pipdeps: tests/bench/pipdeps, an app using jinja2, pyyaml and dateutil
+# installed with `pip install --target` (into .toolchain/bench-pipdeps once;
+# skip with BENCH_PIPDEPS=0), with the same rows as the small apps.
+# BENCH_CASES="hello modules1000" runs only the named apps (default: all of
+# hello cli stdlib pipdeps modules1000 functions1000); BENCH_BURST=0 skips the
+# burst row; BENCH_UPSTREAM_VENV names an existing venv with 0.25.1;
+# BENCH_OURS / BENCH_TOOL: other builds of the compiler / the bench tool.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-5}
 [ "$runs" -ge 2 ] || { echo "N must be at least 2 (rebuilds are compared)" >&2; exit 1; }
-venv="$root/.toolchain/upstream-venv"
+venv=${BENCH_UPSTREAM_VENV:-$root/.toolchain/upstream-venv}
+cases=${BENCH_CASES:-hello cli stdlib pipdeps modules1000 functions1000}
+wants() { case " $cases " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+if [ "${BENCH_PIPDEPS:-1}" = 0 ]; then cases=${cases/pipdeps/}; fi
 if [ ! -x "$venv/bin/componentize-py" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q componentize-py==0.25.1
 fi
-(cd "$root" && cargo build --release --locked -q --bin componentize-py --example bench)
-ours="$root/target/release/componentize-py"
+deps="$root/.toolchain/bench-pipdeps"
+if wants pipdeps && [ ! -d "$deps/jinja2" ]; then
+  # Pure-Python packages (pyyaml's C part cannot load in the component: yaml
+  # falls back to its Python code, as in upstream's build).
+  rm -rf "$deps.tmp"; "$venv/bin/pip" install -q --no-compile --target "$deps.tmp" jinja2==3.1.4 pyyaml==6.0.2 python-dateutil==2.9.0.post0
+  mv "$deps.tmp" "$deps"
+fi
+# BENCH_OURS=PATH measures that build of the compiler instead (e.g. an older
+# one kept for a before/after table), BENCH_TOOL=PATH that build of
+# compiler/examples/bench.rs; what is not given is built here.
+targets=()
+[ -n "${BENCH_OURS:-}" ] || targets+=(--bin componentize-py)
+[ -n "${BENCH_TOOL:-}" ] || targets+=(--example bench)
+[ ${#targets[@]} -eq 0 ] || (cd "$root" && cargo build --release --locked -q "${targets[@]}")
+ours=${BENCH_OURS:-$root/target/release/componentize-py}
 theirs="$venv/bin/componentize-py"
-bench="$root/target/release/examples/bench"
+bench=${BENCH_TOOL:-$root/target/release/examples/bench}
 [ -x /usr/bin/time ] || { echo "bench.sh needs /usr/bin/time (Debian package: time)" >&2; exit 1; }
 
 work=$(mktemp -d)
@@ -82,18 +105,26 @@ setup() {
       args_ours=(-d stdlib.wit -w stdlib componentize app -p .)
       args_theirs=(-d stdlib.wit -w stdlib componentize app -p .)
       call=summarise ;;
+    pipdeps)
+      for tool in ours theirs; do
+        cp "$root/tests/bench/pipdeps/pipdeps.wit" "$root/tests/bench/pipdeps/app.py" "$work/$case/$tool/"
+        cp -r "$deps" "$work/$case/$tool/deps"
+      done
+      args_ours=(-d pipdeps.wit -w pipdeps componentize app -p . -p deps)
+      args_theirs=(-d pipdeps.wit -w pipdeps componentize app -p . -p deps)
+      call=render ;;
   esac
 }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "nan")}'; }
 
-# build CASE TOOL OUT -> "seconds maxrss_kb" (outputs go outside the app's
+# build CASE TOOL OUT -> "seconds maxrss_kb user_s sys_s" (outputs go outside the app's
 # folder, so every build sees the same inputs)
 build() {
   local case=$1 tool=$2 out=$3 bin
   local -a args
   if [ "$tool" = ours ]; then bin=$ours; args=("${args_ours[@]}"); else bin=$theirs; args=("${args_theirs[@]}"); fi
-  (cd "$work/$case/$tool" && /usr/bin/time -f "%e %M" -o "$work/time.txt" \
+  (cd "$work/$case/$tool" && /usr/bin/time -f "%e %M %U %S" -o "$work/time.txt" \
     "$bin" "${args[@]}" -o "$out" >/dev/null 2>"$work/err.txt") \
     || { cat "$work/err.txt" >&2; exit 1; }
   cat "$work/time.txt"
@@ -101,7 +132,8 @@ build() {
 
 json() { python3 -c "import json,sys; print(json.loads(sys.argv[1])$2)" "$1"; }
 
-for case in hello cli stdlib; do
+for case in hello cli stdlib pipdeps; do
+  wants "$case" || continue
   setup "$case"
   d="$work/$case"
   : > "$d/ours.cold"; : > "$d/theirs.cold"; : > "$d/ours.cached"; : > "$d/ours.nocache"
@@ -164,6 +196,8 @@ print(f"### {case} (median of {runs} runs)\n")
 print("| | this compiler | componentize-py 0.25.1 | ours/theirs |")
 print("|---|---|---|---|")
 row("build, cold one-shot CLI (empty compile cache)", o_cold, t_cold, s)
+cpu = lambda p: med([u + s for u, s in zip(col(p, 2), col(p, 3))])
+row("CPU time (user + sys) of that build", cpu(f"{d}/ours.cold"), cpu(f"{d}/theirs.cold"), s)
 row("build, one-shot CLI, compile cache off", o_nocache, t_cold, s)
 row("build, one-shot CLI, compile cache warm (any world built before)", o_cached, t_cold, s)
 row("build, warm (2nd+ request to one worker; upstream: one-shot CLI)", o_warm, t_cold, s)
@@ -184,6 +218,7 @@ done
 # ------------------------------------------------------------- big apps
 if [ "${BENCH_BIG:-1}" != 0 ]; then
   for case in modules1000 functions1000; do
+    wants "$case" || continue
     d="$work/$case"
     for tool in ours theirs; do
       python3 "$root/tests/bench/big/generate.py" "${case%1000}" "$d/$tool" 1000
@@ -207,7 +242,11 @@ if [ "${BENCH_BIG:-1}" != 0 ]; then
     build "$case" ours "$d/out/oneshot-edited.wasm" > /dev/null
     cmp -s "$d/out/worker.wasm" "$d/out/oneshot-edited.wasm" && echo yes > "$d/worker.same" || echo no > "$d/worker.same"
     cp "$d/touched.orig" "$touch_file"
-    (cd "$d/ours" && "$bench" burst 16 "$ours" "${args_ours[@]}" -o "$d/out/burst.wasm") > "$d/burst.json"
+    if [ "${BENCH_BURST:-1}" != 0 ]; then
+      (cd "$d/ours" && "$bench" burst 16 "$ours" "${args_ours[@]}" -o "$d/out/burst.wasm") > "$d/burst.json"
+    else
+      echo '{"seconds": 0, "peak_rss_kb": 0, "skipped": true}' > "$d/burst.json"
+    fi
     python3 - "$d" "$case" "$runs" <<'PY'
 import json, os, statistics, sys
 d, case, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -223,10 +262,14 @@ print("| | this compiler | componentize-py 0.25.1 | ours/theirs |")
 print("|---|---|---|---|")
 print(f"| build, cold one-shot CLI, RAYON_NUM_THREADS=1 | {t1:.2f} s | {th:.2f} s | {t1 / th:.2f} |")
 print(f"| build, cold one-shot CLI, RAYON_NUM_THREADS=2 | {t2:.2f} s | {th:.2f} s | {t2 / th:.2f} |")
+cpu = lambda p: med([u + s for u, s in zip(col(p, 2), col(p, 3))])
+c1, c2, cth = cpu(f"{d}/ours.t1"), cpu(f"{d}/ours.t2"), cpu(f"{d}/theirs.cold")
+print(f"| CPU time (user + sys) of that build, 1 / 2 threads | {c1:.2f} s / {c2:.2f} s | {cth:.2f} s | {c1 / cth:.2f} / {c2 / cth:.2f} |")
 print(f"| worker rebuild after one module changed | {rebuild:.2f} s | {th:.2f} s | {rebuild / th:.2f} |")
 print(f"| worker output = one-shot output of the edited app | {open(f'{d}/worker.same').read().strip()} | | |")
 print(f"| output size | {os_ / 1e6:.1f} MB | {ts / 1e6:.1f} MB | {os_ / ts:.2f} |")
-print(f"| 16 requests at once to one worker: wall time, peak RSS | {b['seconds']:.1f} s, {b['peak_rss_kb'] / 1024:.0f} MiB | | |")
+if not b.get("skipped"):
+    print(f"| 16 requests at once to one worker: wall time, peak RSS | {b['seconds']:.1f} s, {b['peak_rss_kb'] / 1024:.0f} MiB | | |")
 print()
 PY
   done

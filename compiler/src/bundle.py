@@ -36,7 +36,7 @@ import _imp
 import marshal
 import sys
 from _frozen_importlib import ModuleSpec
-from _frozen_importlib_external import PathFinder, SourceFileLoader
+from _frozen_importlib_external import PathFinder, SourceFileLoader, SourceLoader
 
 # name -> (is_package, origin, marshalled code)
 _MODULES = {}
@@ -163,6 +163,28 @@ def _imports_of(code, functions):
             yield from _imports_of(const, functions)
 
 
+def _strings_of(code, out):
+    """Append the short string constants of `code` and the code nested in
+    it to `out` (candidate codec names, see `_Collector.codecs`)."""
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            _strings_of(const, out)
+        elif isinstance(const, str) and 0 < len(const) <= 32:
+            out.append(const)
+    return out
+
+
+def _summary(code):
+    """What the scan needs of a module's code: its imports and, for code
+    outside the stdlib, its short string constants. The app's own code is
+    followed into its functions (a function may import a module the first
+    time it is called); stdlib code only as far as importing it runs (module
+    and class bodies)."""
+    functions = not code.co_filename.startswith(_STDLIB)
+    imports = tuple(_imports_of(code, functions))
+    return imports, tuple(_strings_of(code, [])) if functions else ()
+
+
 def _absolute(name, package, level):
     """The absolute module name of a relative import, or None."""
     if level == 0:
@@ -182,7 +204,7 @@ class _Collector:
         self.found = {}  # name -> (is_package, origin, marshalled code), new modules
         self.known = {}  # name -> whether the module exists
         self.specs = {}  # name -> spec or None
-        self.queue = []  # code objects to scan: (code, package)
+        self.queue = []  # what to scan: (code or summary, package, is_summary)
 
     def spec(self, name):
         """The spec of `name` on the build-time path, without importing its
@@ -239,17 +261,18 @@ class _Collector:
         else:
             return False
         self.found[name] = (is_package, spec.origin, marshal.dumps(code))
-        self.queue.append((code, name if is_package else parent))
+        self.queue.append((code, name if is_package else parent, False))
         return True
 
     def scan(self, code, package):
-        # The app's own code is followed into its functions (a function may
-        # import a module the first time it is called); stdlib code only as
-        # far as importing it runs (module and class bodies).
-        functions = not code.co_filename.startswith(_STDLIB)
-        if functions:
-            self.codecs(code)
-        for name, fromlist, level in _imports_of(code, functions):
+        self.scan_summary(_summary(code), package)
+
+    def scan_summary(self, summary, package):
+        """Bundle what a module's `_summary` names (`package`: the package
+        its relative imports are relative to)."""
+        imports, strings = summary
+        self.codecs(strings)
+        for name, fromlist, level in imports:
             target = _absolute(name, package, level)
             if target is None:
                 continue
@@ -262,26 +285,26 @@ class _Collector:
                     if isinstance(item, str) and item != "*":
                         self.add(f"{target}.{item}")
 
-    def codecs(self, code):
-        """Bundle the codecs that string constants in `code` name, as in
-        `text.encode("punycode")`: an encoding is looked up by name at run
-        time, by C code."""
+    def codecs(self, strings):
+        """Bundle the codecs that `strings` (a module's short string
+        constants) name, as in `text.encode("punycode")`: an encoding is
+        looked up by name at run time, by C code."""
         import encodings
         from encodings.aliases import aliases
 
-        for const in code.co_consts:
-            if hasattr(const, "co_code"):
-                self.codecs(const)
-            elif isinstance(const, str) and 0 < len(const) <= 32:
-                name = encodings.normalize_encoding(const).lower()
-                name = aliases.get(name, name)
-                if name.isidentifier():
-                    self.add("encodings." + name)
+        for const in strings:
+            name = encodings.normalize_encoding(const).lower()
+            name = aliases.get(name, name)
+            if name.isidentifier():
+                self.add("encodings." + name)
 
     def drain(self):
         while self.queue:
-            code, package = self.queue.pop()
-            self.scan(code, package)
+            item, package, is_summary = self.queue.pop()
+            if is_summary:
+                self.scan_summary(item, package)
+            else:
+                self.scan(item, package)
 
     def add_tree(self, name):
         """`name` and, for a package, every module below it."""
@@ -315,9 +338,42 @@ class _Collector:
                     self.add_tree(prefix + entry)
 
 
-def _scan_imported(collector):
+# name -> (source path, `_summary` of the code that importing the module
+# compiled), for the modules outside the stdlib (`record_code`); emptied by
+# `collect`.
+_RECORDED = {}
+
+
+def record_code():
+    """Note what the scan needs of the code that imports compile from now on
+    (runtime/init.c calls it before importing the app, in `reachable` mode),
+    so that `_scan_imported` need not compile the app's sources a second
+    time. Only the summaries are kept, not the code. Ends in `collect`."""
+    original = SourceLoader.get_code
+
+    def get_code(self, fullname):
+        code = original(self, fullname)
+        if code is not None and not code.co_filename.startswith(_STDLIB):
+            _RECORDED[fullname] = (self.path, _summary(code))
+        return code
+
+    get_code.original = original
+    SourceLoader.get_code = get_code
+
+
+def _stop_recording():
+    original = getattr(SourceLoader.get_code, "original", None)
+    if original is not None:
+        SourceLoader.get_code = original
+    recorded = dict(_RECORDED)
+    _RECORDED.clear()
+    return recorded
+
+
+def _scan_imported(collector, recorded):
     """Queue the code of every module imported so far that is not the
-    stdlib's: the app, its dependencies and the bindings."""
+    stdlib's: the app, its dependencies and the bindings (the code the
+    import compiled, when recorded; else compiled again)."""
     for name in sorted(collector.loaded - {__name__}):
         module = sys.modules[name]
         spec = getattr(module, "__spec__", None)
@@ -325,13 +381,17 @@ def _scan_imported(collector):
             continue
         if spec.origin.startswith(_STDLIB):
             continue
+        path, summary = recorded.get(name, (None, None))
+        package = name if hasattr(module, "__path__") else name.rpartition(".")[0]
+        if summary is not None and path == spec.origin:
+            collector.queue.append((summary, package, True))
+            continue
         try:
             code = compile(spec.loader.get_source(name), spec.origin, "exec", dont_inherit=True)
         except (OSError, SyntaxError, ValueError):
             code = None
         if code is not None:
-            package = name if hasattr(module, "__path__") else name.rpartition(".")[0]
-            collector.queue.append((code, package))
+            collector.queue.append((code, package, False))
 
 
 def collect(mode, packages):
@@ -339,6 +399,7 @@ def collect(mode, packages):
     (comma-separated; see the module docstring) and install the finder.
     Returns the number of modules bundled and their size in bytes."""
     packages = [name for name in packages.split(",") if name]
+    recorded = _stop_recording()
     if mode not in ("imported", "reachable", "all"):
         raise ValueError(f"unknown bundle mode {mode!r}")
     before = set(sys.modules)
@@ -348,7 +409,7 @@ def collect(mode, packages):
         raise RuntimeError("bundle.py does not know this Python version's opcodes")
     collector = _Collector(before)
     if mode == "reachable":
-        _scan_imported(collector)
+        _scan_imported(collector, recorded)
         for name in _IMPLICIT:
             collector.add(name)
     for package in packages:

@@ -28,6 +28,11 @@ pub struct Request {
     pub module_worlds: Vec<(String, String)>,
 }
 
+/// Bindings library and generated Python files of recent worlds.
+static BINDINGS: crate::memo::Memo<(Vec<u8>, Vec<(String, String)>)> = crate::memo::Memo::new(8);
+/// Merged snapshot templates (about 10 MB each) of recent worlds.
+static MERGED: crate::memo::Memo<(Vec<u8>, merge::Placement)> = crate::memo::Memo::new(2);
+
 /// What a successful build reports besides the output file.
 #[derive(Debug, Default)]
 pub struct Report {
@@ -77,9 +82,20 @@ pub fn componentize_with(
     lap(&mut report, "resolve WIT");
 
     progress("generating bindings");
-    let (dylib, metadata) = wit_dylib::create_with_metadata(&resolve, world, None)
-        .context("generating the bindings library")?;
-    let files = bindings::generate_with(&resolve, world, &metadata, &naming)?;
+    // Both depend on the world and the naming only: kept for a worker's
+    // later builds (`crate::memo`).
+    let world_key = crate::memo::key(&[
+        format!("{resolve:?}").as_bytes(),
+        &world.index().to_le_bytes(),
+        format!("{naming:?}").as_bytes(),
+    ]);
+    let generated = BINDINGS.get_or_try(world_key, || -> Result<_> {
+        let (dylib, metadata) = wit_dylib::create_with_metadata(&resolve, world, None)
+            .context("generating the bindings library")?;
+        let files = bindings::generate_with(&resolve, world, &metadata, &naming)?;
+        Ok((dylib, files))
+    })?;
+    let (dylib, files) = (&generated.0, &generated.1);
     let temp_dir = || {
         tempfile::Builder::new()
             .prefix("componentize-py-")
@@ -136,7 +152,10 @@ pub fn componentize_with(
     })?;
     // What the component will hold: the merged module without start-up
     // code and twins (see `merge::merge_snapshot_template`).
-    let (merged, placement) = merge::merge_snapshot_template(&interpreter, &dylib)?;
+    // Depends on the interpreter and the library only: kept as above.
+    let merge_key = crate::memo::key(&[&interpreter, dylib]);
+    let merged = MERGED.get_or_try(merge_key, || merge::merge_snapshot_template(&interpreter, dylib))?;
+    let (merged, placement) = (&merged.0, merged.1);
     lap(&mut report, "merge");
 
     progress("initialising Python and importing the app");
@@ -149,10 +168,10 @@ pub fn componentize_with(
     };
     let snapshot = preinit::preinitialize_with(
         &preinit::Inputs {
-            module: &merged,
+            module: merged,
             link: Some(preinit::Link {
                 interpreter: &interpreter,
-                library: &dylib,
+                library: dylib,
                 placement,
             }),
             python_home: &toolchain.python_home,
@@ -188,7 +207,8 @@ pub fn componentize_with(
     )
         .context("embedding the world's component type")?;
     let mut encoder = ComponentEncoder::default();
-    encoder.validate(true);
+    // Validated below, with the function bodies in parallel.
+    encoder.validate(false);
     encoder.module(&module).context("reading the core module")?;
     if request.stub_wasi {
         let stubs = stub_wasi::stub_adapter(&module)?;
@@ -204,6 +224,9 @@ pub fn componentize_with(
             .context("adding the WASI preview1 adapter")?;
     }
     let component = encoder.encode().context("encoding the component")?;
+    // What `encoder.validate(true)` checks (all features), in parallel.
+    crate::validate::validate(&component, wasmparser::WasmFeatures::all())
+        .context("failed to validate component output")?;
     lap(&mut report, "componentize");
 
     write_atomically(&request.output, &component)?;

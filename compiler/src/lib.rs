@@ -19,6 +19,7 @@ pub mod componentize;
 pub mod compose;
 pub mod config;
 pub mod limits;
+pub mod memo;
 pub mod embedded;
 pub mod preinit;
 pub mod precompile;
@@ -26,6 +27,7 @@ pub mod run;
 pub mod serve;
 pub mod stub_wasi;
 pub mod toolchain;
+pub mod validate;
 pub mod wit;
 
 /// Wasmtime 48 has an error type of its own; this turns its results into

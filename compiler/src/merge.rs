@@ -34,7 +34,7 @@ use wasm_encoder::{
 };
 use wasmparser::{
     Data, Element, Encoding, Export, ExternalKind, FuncType, FunctionBody, Global, Import,
-    KnownCustom, MemInfo, MemoryType, Operator, Parser, Payload, Table, TypeRef, Validator,
+    KnownCustom, MemInfo, MemoryType, Operator, Parser, Payload, Table, TypeRef,
     WasmFeatures,
 };
 
@@ -132,8 +132,7 @@ fn merge_impl(interpreter: &[u8], bindings: &[u8], template: bool) -> Result<(Ve
     let plan = Plan::new(&interp, &lib, template)?;
     let placement = plan.placement;
     let merged = plan.emit(&interp, &lib, template)?;
-    Validator::new_with_features(WasmFeatures::default())
-        .validate_all(&merged)
+    crate::validate::validate(&merged, WasmFeatures::default())
         .context("the merged module does not validate (this is a bug in the merge)")?;
     Ok((merged, placement))
 }
@@ -266,7 +265,9 @@ struct Plan<'a> {
     placement: Placement,
 }
 
-/// Index map for the interpreter's code.
+/// Index map for the interpreter's code. Cheap to clone (the large table
+/// is shared), so that bodies can be encoded on several threads.
+#[derive(Clone)]
 struct InterpMap {
     /// Function index of the `bindings-init` import.
     init_import: u32,
@@ -278,7 +279,7 @@ struct InterpMap {
     init_func: u32,
     /// For a snapshot template: each defined function's first byte-identical
     /// twin (same type, same body), by defined index; empty: no folding.
-    canonical: Vec<u32>,
+    canonical: std::sync::Arc<Vec<u32>>,
     /// While a body is encoded for a snapshot template: the merged indices
     /// of the functions it calls or references.
     edges: Option<Vec<u32>>,
@@ -318,7 +319,7 @@ impl Reencode for InterpMap {
 }
 
 /// What a library global import becomes.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum GlobalUse {
     /// `__memory_base` / `__table_base`: `global.get` becomes `i32.const`.
     Const(i32),
@@ -326,14 +327,15 @@ enum GlobalUse {
     Global(u32),
 }
 
-/// Index map for the library's code.
+/// Index map for the library's code (cheap to clone, as [`InterpMap`]).
+#[derive(Clone)]
 struct LibMap {
     /// Merged index of each imported function, in import order.
-    imported_funcs: Vec<u32>,
+    imported_funcs: std::sync::Arc<Vec<u32>>,
     /// Merged index of the library's first defined function.
     first_defined: u32,
     /// What each imported global becomes, in import order.
-    globals: Vec<GlobalUse>,
+    globals: std::sync::Arc<Vec<GlobalUse>>,
     type_offset: u32,
     element_offset: u32,
     data_offset: u32,
@@ -474,7 +476,7 @@ impl<'a> Plan<'a> {
             num_imports,
             num_wit_imports,
             init_func: lib_first_defined + lib.funcs.len() as u32,
-            canonical: if template { twins(interp) } else { Vec::new() },
+            canonical: std::sync::Arc::new(if template { twins(interp) } else { Vec::new() }),
             edges: None,
         };
 
@@ -526,9 +528,9 @@ impl<'a> Plan<'a> {
 
         Ok(Plan {
             lib: LibMap {
-                imported_funcs,
+                imported_funcs: std::sync::Arc::new(imported_funcs),
                 first_defined: lib_first_defined,
-                globals,
+                globals: std::sync::Arc::new(globals),
                 type_offset: interp.types.len() as u32,
                 element_offset: interp.elements.len() as u32,
                 data_offset: interp.data.len() as u32,
@@ -664,18 +666,13 @@ impl<'a> Plan<'a> {
         let mut code = CodeSection::new();
         if template {
             // Encode every body, noting what it calls, then keep the live ones.
-            let mut bodies = Vec::with_capacity(interp.code.len() + lib.code.len() + 1);
-            let mut edges = Vec::with_capacity(bodies.capacity());
-            for body in &interp.code {
-                im.edges = Some(Vec::new());
-                bodies.push(encode_body(im, body)?);
-                edges.push(im.edges.take().unwrap_or_default());
-            }
-            for body in &lib.code {
-                lm.edges = Some(Vec::new());
-                bodies.push(encode_body(lm, body)?);
-                edges.push(lm.edges.take().unwrap_or_default());
-            }
+            // The bodies are independent: encoded in parallel (rayon), and
+            // collected in their order, so the output does not depend on the
+            // number of threads.
+            let (mut bodies, mut edges): (Vec<Function>, Vec<Vec<u32>>) = encode_bodies(im, &interp.code)?
+                .into_iter()
+                .chain(encode_bodies(lm, &lib.code)?)
+                .unzip();
             bodies.push(init_function(&self.init_calls, lm));
             edges.push(self.init_calls.iter().map(|&f| lm.func(f)).collect());
             // The interpreter's first defined function (see the module docs).
@@ -718,6 +715,52 @@ fn init_function(init_calls: &[u32], lm: &LibMap) -> Function {
     }
     init.instructions().end();
     init
+}
+
+/// Re-encode `bodies` with (clones of) `map`, in parallel, each with the
+/// merged indices of the functions it references; in the order of `bodies`.
+fn encode_bodies<M>(map: &M, bodies: &[FunctionBody<'_>]) -> Result<Vec<(Function, Vec<u32>)>>
+where
+    M: Reencode<Error = Infallible> + Recording + Clone + Send + Sync,
+{
+    use rayon::prelude::*;
+    bodies
+        .par_iter()
+        .map_init(
+            || map.clone(),
+            |map, body| {
+                map.start_recording();
+                let function = encode_body(map, body)?;
+                Ok((function, map.recorded()))
+            },
+        )
+        .collect()
+}
+
+/// An index map that can note the functions a body references.
+trait Recording {
+    /// Start noting (forgetting what was noted before).
+    fn start_recording(&mut self);
+    /// What was noted since [`Recording::start_recording`].
+    fn recorded(&mut self) -> Vec<u32>;
+}
+
+impl Recording for InterpMap {
+    fn start_recording(&mut self) {
+        self.edges = Some(Vec::new());
+    }
+    fn recorded(&mut self) -> Vec<u32> {
+        self.edges.take().unwrap_or_default()
+    }
+}
+
+impl Recording for LibMap {
+    fn start_recording(&mut self) {
+        self.edges = Some(Vec::new());
+    }
+    fn recorded(&mut self) -> Vec<u32> {
+        self.edges.take().unwrap_or_default()
+    }
 }
 
 /// Re-encode one function body with `map`.
@@ -790,6 +833,7 @@ fn data_area_address(interp: &Module) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wasmparser::Validator;
     use wasmtime::{Caller, Engine, Instance, Linker, Store};
 
     const WIT: &str = "package t:t;

@@ -3,7 +3,7 @@
     python3 generate.py modules DIR [N]    app.py importing N modules (default
                                            1000) of about 40 lines each, one
                                            export `run(string) -> string`
-    python3 generate.py functions DIR [N]  a world with N exported functions
+    python3 generate.py functions DIR [N]  a world with N exported functions `call<i>`
                                            (default 1000), all in one class
 
 The output depends only on the arguments.
@@ -77,12 +77,13 @@ def functions(folder, n):
     with open(os.path.join(folder, "big.wit"), "w") as f:
         f.write("package bench:big;\n\nworld big {\n")
         for i in range(n):
-            f.write(f"  export f{i}: func(x: u32, s: string) -> string;\n")
+            # `call{i}`: `f32` and `f64` would be WIT keywords.
+            f.write(f"  export call{i}: func(x: u32, s: string) -> string;\n")
         f.write("}\n")
     with open(os.path.join(folder, "app.py"), "w") as f:
         f.write("class WitWorld:\n")
         for i in range(n):
-            f.write(f"    def f{i}(self, x, s):\n        return s + str(x + {i})\n\n")
+            f.write(f"    def call{i}(self, x, s):\n        return s + str(x + {i})\n\n")
 
 
 if __name__ == "__main__":
