@@ -157,9 +157,8 @@ pub(crate) use naming::is_identifier;
 /// puts it on the guest's path, `bindings` writes it beside the package.
 pub const TYPES_MODULE: &str = "componentize_py_types";
 
-/// The source of [`TYPES_MODULE`]. Type checkers see dataclasses; at run
-/// time the classes are written out, so that no component imports
-/// `dataclasses` for them (see `pyfile::standard_imports`).
+/// The source of [`TYPES_MODULE`]: dataclasses, as upstream's, for type
+/// checkers and at run time (so every component imports `dataclasses`).
 pub const TYPES_MODULE_SOURCE: &str = include_str!("componentize_py_types.py");
 
 /// The file of [`TYPES_MODULE`], relative to a folder on the python path.
