@@ -534,6 +534,12 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
                 "componentize_py_runtime.pyi".to_string(),
                 bindings::RUNTIME_STUB_PYI.to_string(),
             ));
+            // And a plain-Python stand-in, so that the package imports outside
+            // a component (its imports raise NotImplementedError when called).
+            files.push((
+                "componentize_py_runtime.py".to_string(),
+                bindings::RUNTIME_STUB_PY.to_string(),
+            ));
             files.sort();
             componentize::write_files(&rebase(base, output_dir), &files)
         }

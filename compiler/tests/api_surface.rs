@@ -188,3 +188,35 @@ fn upstream_style_apps_pass_mypy_strict_against_our_bindings() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// `componentize_py_types` behaves at run time as upstream's: real
+/// dataclasses (`is_dataclass`, `fields`, `asdict`, `replace`), `Err`
+/// frozen (`FrozenInstanceError`), equality, hashing, pickling, and `Err` as
+/// an exception. `tests/api_surface/types_behaviour.py` prints the behaviour
+/// of each module, loaded with host Python; the two must be equal.
+#[test]
+fn componentize_py_types_behaves_as_upstreams_at_run_time() {
+    let bin = upstream_venv();
+    let tmp = tempfile::tempdir().unwrap();
+    let hello = repo().join("examples/hello");
+    let theirs = tmp.path().join("upstream");
+    let ours = tmp.path().join("ours");
+    let output = Command::new(bin.join("componentize-py"))
+        .current_dir(&hello)
+        .args(["-d", "hello.wit", "bindings"])
+        .arg(&theirs)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "upstream bindings: {}", text(&output.stderr));
+    let output = componentize_py(&hello, &["-d", "hello.wit", "bindings", ours.to_str().unwrap()]);
+    assert!(output.status.success(), "our bindings: {}", text(&output.stderr));
+    let probe = repo().join("tests/api_surface/types_behaviour.py");
+    let behaviour = |dir: &Path| {
+        let output = Command::new("python3").arg(&probe).arg(dir).output().unwrap();
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    let (theirs, ours) = (behaviour(&theirs), behaviour(&ours));
+    assert!(theirs.contains("Err assign: raises dataclasses.FrozenInstanceError"), "{theirs}");
+    assert_eq!(theirs, ours, "componentize_py_types behaves differently from upstream's");
+}

@@ -349,6 +349,51 @@ fn bindings_subcommand_writes_importable_python() {
     assert!(status.success(), "generated bindings do not compile");
 }
 
+/// As upstream's, the bindings `bindings` writes import with any Python
+/// (its `componentize_py_runtime.py` stands in for the runtime's builtin
+/// module); calling an import raises `NotImplementedError`.
+#[test]
+fn bindings_import_on_the_host_and_raise_when_called() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = repo().join("tests/fixtures/types");
+    let output = componentize_py(
+        &fixture,
+        &["-d", "types.wit", "-w", "types", "bindings", tmp.path().to_str().unwrap()],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let script = "\
+from wit_world.imports import host
+try:
+    host.add(1, 2)
+except NotImplementedError as e:
+    print('NotImplementedError:', e)
+";
+    let output = Command::new("python3").args(["-c", script]).current_dir(tmp.path()).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.starts_with("NotImplementedError: ") && stdout.contains("inside a component"), "{stdout}");
+}
+
+/// An app folder holding `bindings`' output, `componentize_py_runtime.py`
+/// included, builds a component whose imports still go through the
+/// runtime's builtin module (found before the path), not the stand-in.
+#[test]
+fn bindings_output_in_the_app_folder_does_not_shadow_the_runtime() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    for file in ["types.wit", "app.py"] {
+        std::fs::copy(repo().join("tests/fixtures/types").join(file), app.join(file)).unwrap();
+    }
+    let output = componentize_py(&app, &["-d", "types.wit", "-w", "types", "bindings", "."]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(app.join("componentize_py_runtime.py").is_file());
+    let wasm = tmp.path().join("types.wasm");
+    build(&app, "types.wit", "types", "app", &wasm);
+    let mut host = TypesHost::new(&wasm).unwrap();
+    assert_eq!(host.call("run-host(41)").unwrap(), "1048");
+}
+
 #[test]
 fn missing_wit_path() {
     let dir = repo().join("tests/fixtures/errors");

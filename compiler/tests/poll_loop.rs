@@ -89,6 +89,30 @@ fn bindings_write_poll_loop_for_worlds_that_can_use_it() {
     }
 }
 
+/// Upstream's parameter names: `create_task(coroutine)` (asyncio's own loops
+/// say `coro`), so `loop.create_task(coroutine=...)` works. Run with host
+/// Python, which can import the bindings (`componentize_py_runtime.py`) and
+/// run a loop that waits for nothing.
+#[test]
+fn poll_loop_takes_upstreams_keyword_arguments() {
+    let http = bindings("fanout", &[]);
+    let script = "\
+import asyncio, inspect, poll_loop
+print(list(inspect.signature(poll_loop.PollLoop.create_task).parameters)[:2])
+async def main():
+    return 42
+loop = poll_loop.PollLoop()
+print(loop.run_until_complete(loop.create_task(coroutine=main())))
+";
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .current_dir(http.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "['self', 'coroutine']\n42\n");
+}
+
 /// A listener of the test that accepts one connection, reads what comes
 /// until `expected` arrived, answers `answer` and returns what it read.
 fn tcp_peer(expected: &'static [u8], answer: &'static [u8]) -> (String, JoinHandle<Vec<u8>>) {

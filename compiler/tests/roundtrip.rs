@@ -655,6 +655,7 @@ fn world_module_and_interface_names() {
     assert_eq!(
         files_under(tmp.path()),
         [
+            "componentize_py_runtime.py",
             "componentize_py_runtime.pyi",
             "componentize_py_types.py",
             "my_world/__init__.py",

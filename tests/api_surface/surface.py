@@ -17,6 +17,7 @@ One line per item, `<kind> <qualified name>: <description>`:
     def      wit_world.imports.api.Blob.merge: @classmethod (cls, a: Self, b: Self) -> Self
     alias    wit_world.imports.api.Shape: Union[wit_world.imports.api.Shape_Circle, ...]
     reexport wit_world.exports.api.Point: wit_world.imports.api.Point
+    modref   wit_world.host: wit_world.imports.host
 
 Names starting with `_` are private and left out, except `__init__`,
 `__enter__`, `__exit__` and `__del__`. Annotations are normalised: every name
@@ -269,6 +270,10 @@ def surface(root):
                 owner = origin.rpartition(".")[0]
                 if owner != name:
                     add("reexport", f"{name}.{local}", origin)
+            # A generated module bound in another one (upstream's
+            # `from .imports import host`): `from wit_world import host`.
+            elif public(local) and origin in modules and origin != f"{name}.{local}":
+                add("modref", f"{name}.{local}", origin)
     return lines
 
 
@@ -281,11 +286,60 @@ def matches_any(Any, ours):
     return re.fullmatch(pattern, ours) is not None
 
 
+def split_signature(text):
+    """`@classmethod async (a: int, b) -> str` -> (prefix, [(name, annotation)],
+    return annotation); None for anything else."""
+    start = text.find("(")
+    if start < 0 or not text.endswith(")") and " -> " not in text:
+        return None
+    depth, end = 0, None
+    for index in range(start, len(text)):
+        if text[index] in "([":
+            depth += 1
+        elif text[index] in ")]":
+            depth -= 1
+            if depth == 0:
+                end = index
+                break
+    if end is None:
+        return None
+    params, depth, current = [], 0, ""
+    for char in text[start + 1:end]:
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        if char == "," and depth == 0:
+            params.append(current.strip())
+            current = ""
+        else:
+            current += char
+    if current.strip():
+        params.append(current.strip())
+    pairs = [tuple(p.split(": ", 1)) if ": " in p else (p, "<none>") for p in params]
+    return text[:start], pairs, text[end + 1:].removeprefix(" -> ")
+
+
+def only_annotations_added(up, ours):
+    """Whether two signatures differ only where upstream has no annotation
+    (`<none>`) and ours has one: same prefix, same parameter names."""
+    a, b = split_signature(up), split_signature(ours)
+    if a is None or b is None or a[0] != b[0] or len(a[1]) != len(b[1]):
+        return False
+    for (up_name, up_ann), (our_name, our_ann) in zip(a[1], b[1]):
+        if up_name != our_name or up_ann not in ("<none>", our_ann):
+            return False
+    return a[2] in ("<none>", b[2])
+
+
 def load_allow(path):
     """Allow-list lines: `<rule> <pattern>  # reason`; rules are
     `missing` (upstream has it, ours does not), `extra` (ours only),
     `differs` (both, described differently), `upstream-any` (differs only
-    where upstream writes `Any`)."""
+    where upstream writes `Any`), `annotated` (differs only where upstream
+    has no annotation: same parameter names), `missing-module` (the pattern
+    names a module ours does not write at all for this world: everything in
+    it is missing)."""
     rules = []
     for line in pathlib.Path(path).read_text().splitlines():
         line = line.split("#", 1)[0].strip()
@@ -307,7 +361,13 @@ def compare(upstream_dir, ours_dir, allow_path):
     failures, accepted = [], []
     for key in sorted(set(up) | set(ours)):
         if key not in ours:
-            (accepted if allowed(rules, "missing", key) else failures).append(f"missing  {key}: {up[key]}")
+            item = key.split(" ", 1)[1]
+            absent_module = any(
+                r == "missing-module" and f"module {p}" not in ours and (item == p or item.startswith(p + "."))
+                for r, p in rules
+            )
+            ok = absent_module or allowed(rules, "missing", key)
+            (accepted if ok else failures).append(f"missing  {key}: {up[key]}")
         elif key not in up:
             (accepted if allowed(rules, "extra", key) else failures).append(f"extra    {key}: {ours[key]}")
         elif up[key] != ours[key]:
@@ -315,6 +375,8 @@ def compare(upstream_dir, ours_dir, allow_path):
             if allowed(rules, "differs", key):
                 accepted.append(line)
             elif "Any" in up[key] and matches_any(up[key], ours[key]) and allowed(rules, "upstream-any", key):
+                accepted.append(line)
+            elif only_annotations_added(up[key], ours[key]) and allowed(rules, "annotated", key):
                 accepted.append(line)
             else:
                 failures.append(line)

@@ -117,6 +117,37 @@ def call_import(index: int, args: Tuple[Any, ...]) -> Any: ...
 def resource_drop(index: int, obj: Any) -> None: ...
 "#;
 
+/// A plain-Python `componentize_py_runtime`, which the `bindings`
+/// subcommand writes beside the stub so that the generated package imports
+/// with any Python (tests, IDEs, documentation tools), as upstream's does;
+/// `call_import` raises `NotImplementedError`. Inside a component the
+/// runtime's builtin module of that name is found first (CPython's
+/// `BuiltinImporter` precedes the path finder on `sys.meta_path`), so a copy
+/// of this file in an app's folder is never used there.
+pub const RUNTIME_STUB_PY: &str = r#""""
+Stand-in for `componentize_py_runtime`, the builtin module of the
+componentize-py runtime: the generated bindings call WIT imports through it,
+which works only inside a component. Outside one (host Python, tests, IDEs)
+the bindings import, and calling an import raises `NotImplementedError`.
+"""
+
+_MESSAGE = (
+    "the componentize-py bindings call WIT imports only inside a component "
+    "built by componentize-py"
+)
+
+
+def call_import(index, args):
+    raise NotImplementedError(_MESSAGE)
+
+
+def resource_drop(index, obj):
+    # Outside a component no object owns a handle (making one calls an
+    # import): nothing to drop, also when a failed constructor's object is
+    # collected.
+    return None
+"#;
+
 
 pub(crate) use naming::is_identifier;
 
@@ -126,9 +157,8 @@ pub(crate) use naming::is_identifier;
 /// puts it on the guest's path, `bindings` writes it beside the package.
 pub const TYPES_MODULE: &str = "componentize_py_types";
 
-/// The source of [`TYPES_MODULE`]. Type checkers see dataclasses; at run
-/// time the classes are written out, so that no component imports
-/// `dataclasses` for them (see `pyfile::standard_imports`).
+/// The source of [`TYPES_MODULE`]: dataclasses, as upstream's, for type
+/// checkers and at run time (so every component imports `dataclasses`).
 pub const TYPES_MODULE_SOURCE: &str = include_str!("componentize_py_types.py");
 
 /// The file of [`TYPES_MODULE`], relative to a folder on the python path.

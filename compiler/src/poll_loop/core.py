@@ -191,10 +191,11 @@ class PollLoop(asyncio.AbstractEventLoop):
     def create_future(self) -> "asyncio.Future[Any]":
         return asyncio.Future(loop=self)
 
-    def create_task(self, coro: Any, *, name: Optional[str] = None, context: Any = None) -> "asyncio.Task[Any]":
+    def create_task(self, coroutine: Any, *, name: Optional[str] = None, context: Any = None) -> "asyncio.Task[Any]":
+        # `coroutine`, as upstream names it (asyncio's own loops: `coro`).
         if context is None:
-            return asyncio.Task(coro, loop=self, name=name)
-        return asyncio.Task(coro, loop=self, name=name, context=context)
+            return asyncio.Task(coroutine, loop=self, name=name)
+        return asyncio.Task(coroutine, loop=self, name=name, context=context)
 
     # Errors and debugging
 
