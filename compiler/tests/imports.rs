@@ -69,7 +69,10 @@ fn reachable_modules_import_at_run_time() {
 
     let bundled = call(wasm, "bundled").unwrap();
     let names: Vec<&str> = bundled.trim_matches('"').split(',').collect();
-    for expected in ["json", "json.decoder", "json.encoder", "mypkg.helper", "mypkg.sub.deep", "importlib"] {
+    // (`importlib`, which `call` also imports, is not among them: the
+    // runtime's `componentize_py_types` imports `dataclasses`, and with it
+    // `importlib`, while building, so it is in the snapshot already.)
+    for expected in ["json", "json.decoder", "json.encoder", "mypkg.helper", "mypkg.sub.deep"] {
         assert!(names.contains(&expected), "{expected} not bundled: {names:?}");
     }
     // Imports under `if TYPE_CHECKING:` are for type checkers only; modules
