@@ -5,31 +5,13 @@
 //! Needs the toolchain from `scripts/setup.sh`.
 
 use prost::Message;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-#[derive(Clone, PartialEq, Message)]
-struct WorkRequest {
-    #[prost(string, repeated, tag = "1")]
-    arguments: Vec<String>,
-    #[prost(int32, tag = "3")]
-    request_id: i32,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct WorkResponse {
-    #[prost(int32, tag = "1")]
-    exit_code: i32,
-    #[prost(string, tag = "2")]
-    output: String,
-    #[prost(int32, tag = "3")]
-    request_id: i32,
-}
-
-fn compiler() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_componentize-py"))
-}
+mod common;
+use common::compiler;
+use common::protocol::{read_frame, WorkRequest, WorkResponse};
 
 /// An app of `n` small modules under package `mods` plus `app.py`, and a
 /// world with one export.
@@ -61,21 +43,6 @@ fn args(out: &Path) -> Vec<String> {
     args
 }
 
-fn read_frame(input: &mut impl Read) -> Vec<u8> {
-    let mut length = 0usize;
-    for shift in (0..64).step_by(7) {
-        let mut byte = [0u8];
-        input.read_exact(&mut byte).expect("the worker's stdout ended");
-        length |= usize::from(byte[0] & 0x7f) << shift;
-        if byte[0] & 0x80 == 0 {
-            break;
-        }
-    }
-    let mut frame = vec![0; length];
-    input.read_exact(&mut frame).unwrap();
-    frame
-}
-
 /// Three requests to one worker: a build, a rebuild after `mods/m3.py`
 /// changed, and a rebuild after it changed back. Each output equals a
 /// one-shot build (fresh process) of the same files, byte for byte, and the
@@ -99,10 +66,10 @@ fn worker_rebuild_after_an_edit_matches_one_shot() {
     let mut stdout = child.stdout.take().unwrap();
     let mut worker_build = |id: i32| -> Vec<u8> {
         let path = out.join(format!("worker-{id}.wasm"));
-        let request = WorkRequest { arguments: args(&path), request_id: id };
+        let request = WorkRequest { arguments: args(&path), request_id: id, ..WorkRequest::default() };
         stdin.write_all(&request.encode_length_delimited_to_vec()).unwrap();
         stdin.flush().unwrap();
-        let response = WorkResponse::decode(read_frame(&mut stdout).as_slice()).unwrap();
+        let response = WorkResponse::decode(read_frame(&mut stdout).expect("the worker's stdout ended").as_slice()).unwrap();
         assert_eq!((response.request_id, response.exit_code), (id, 0), "{}", response.output);
         std::fs::read(path).unwrap()
     };

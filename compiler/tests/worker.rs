@@ -3,38 +3,14 @@
 //! toolchain from `scripts/setup.sh`.
 
 use prost::Message;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
-/// Bazel's `blaze.worker.WorkRequest` (without `inputs`, which the worker
-/// ignores), field numbers as in `worker_protocol.proto`.
-#[derive(Clone, PartialEq, Message)]
-struct WorkRequest {
-    #[prost(string, repeated, tag = "1")]
-    arguments: Vec<String>,
-    #[prost(int32, tag = "3")]
-    request_id: i32,
-    #[prost(bool, tag = "4")]
-    cancel: bool,
-    #[prost(string, tag = "6")]
-    sandbox_dir: String,
-}
-
-/// Bazel's `blaze.worker.WorkResponse`.
-#[derive(Clone, PartialEq, Message)]
-struct WorkResponse {
-    #[prost(int32, tag = "1")]
-    exit_code: i32,
-    #[prost(string, tag = "2")]
-    output: String,
-    #[prost(int32, tag = "3")]
-    request_id: i32,
-    #[prost(bool, tag = "4")]
-    was_cancelled: bool,
-}
+mod common;
+use common::protocol::{read_frame, WorkRequest, WorkResponse};
 
 /// How long to wait for one response before failing the test.
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -147,27 +123,6 @@ impl Worker {
         let status = self.child.wait().unwrap();
         (status, self.responses.iter().collect())
     }
-}
-
-/// Read one length-delimited message; `None` at the end of input.
-fn read_frame(input: &mut impl Read) -> Option<Vec<u8>> {
-    let mut length = 0usize;
-    for shift in (0..64).step_by(7) {
-        let mut byte = [0u8];
-        if input.read(&mut byte).unwrap() == 0 {
-            assert_eq!(shift, 0, "stdout ended inside a length");
-            return None;
-        }
-        length |= usize::from(byte[0] & 0x7f) << shift;
-        if byte[0] & 0x80 == 0 {
-            break;
-        }
-    }
-    let mut frame = vec![0; length];
-    input
-        .read_exact(&mut frame)
-        .expect("stdout ended inside a response");
-    Some(frame)
 }
 
 /// Ids 1 and 2 are built concurrently (2 through an @flagfile); both match

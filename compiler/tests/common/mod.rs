@@ -5,6 +5,8 @@
 //! every helper.
 #![allow(dead_code)]
 
+pub mod protocol;
+
 use std::path::{Path, PathBuf};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
