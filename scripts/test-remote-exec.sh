@@ -154,7 +154,7 @@ authorization:
   method: none
 # gRPC's limit of concurrent calls (default: 5 per core) counts the bots'
 # long polls and Bazel's uploads and Execute streams alike.
-thread-pool-size: 64
+thread-pool-size: 256
 connections:
   # SQLAlchemy 2.1's default PostgreSQL driver (psycopg 3) lacks the poll()
   # BuildGrid's notifier calls: psycopg2, by name.
