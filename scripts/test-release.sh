@@ -4,7 +4,7 @@
 #   1. scripts/release.sh runs and writes the archive, the wheel and their
 #      .sha256 files, which verify; the wheel's tag is a manylinux one for
 #      this machine's architecture; archive and wheel carry the same binary
-#      and the licence texts;
+#      and the licence texts; a second run gives byte-identical artifacts;
 #   2. a fresh venv installs the wheel (pip, offline: the wheel has no
 #      dependencies) and its `componentize-py`, found on PATH, builds and runs
 #      the hello example in a temporary folder with no .toolchain/ above it,
@@ -18,9 +18,9 @@
 #      MODULE.bazel), served offline by --distdir=dist/ (the URL's host is
 #      reserved and never resolves); the compiler Bazel ran is the
 #      archive's, and the components are byte-identical to the local
-#      compiler's. Both builds use the disk cache of scripts/test-bazel.sh,
-#      so that only the Componentize actions run twice. Left out with
-#      --no-bazel.
+#      compiler's. The local build uses the disk cache of
+#      scripts/test-bazel.sh; the archive's build none, so that its
+#      Componentize actions run. Left out with --no-bazel.
 #
 # Ends with a line `N passed, M failed`; exit status 0 only when M is 0.
 set -uo pipefail
@@ -60,7 +60,8 @@ archive_contents() {
   name=$(basename "$archive" .tar.gz)
   mkdir -p "$work/archive" && tar -xzf "$archive" -C "$work/archive" || return 1
   tar -tzvf "$archive"
-  for f in componentize-py licenses/CPython-LICENSE.txt licenses/wasi-libc-copyright.txt licenses/rust-crates.txt; do
+  for f in componentize-py licenses/CPython-LICENSE.txt licenses/wasi-libc-copyright.txt licenses/rust-crates.txt \
+           licenses/expat-COPYING.txt licenses/mpdecimal-LICENSE.txt licenses/componentize-py-LICENSE.txt; do
     [ -s "$work/archive/$name/$f" ] || { echo "archive lacks $name/$f"; return 1; }
   done
   grep -q "PYTHON SOFTWARE FOUNDATION LICENSE" "$work/archive/$name/licenses/CPython-LICENSE.txt" &&
@@ -73,11 +74,24 @@ with zipfile.ZipFile(wheel) as z:
     [script] = [n for n in z.namelist() if n.endswith(".data/scripts/componentize-py")]
     licences = [n for n in z.namelist() if "/licenses/" in n]
     print("wheel licence files:", licences)
-    assert any(n.endswith("CPython-LICENSE.txt") for n in licences), licences
+    for name in ("CPython-LICENSE.txt", "expat-COPYING.txt", "mpdecimal-LICENSE.txt", "rust-crates.txt"):
+        assert any(n.endswith(name) for n in licences), (name, licences)
+    assert not any("/sboms/" in n for n in z.namelist()), "maturin's SBOM (random serial, build time) is in the wheel"
     assert z.read(script) == open(binary, "rb").read(), "the wheel's binary differs from the archive's"
 EOF
 }
 check "the archive holds the binary and licences; the wheel the same binary" archive_contents
+
+reproducible() {
+  mkdir -p "$work/first" && cp "$dist"/*.sha256 "$work/first/" || return 1
+  bash "$root/scripts/release.sh" > "$logs/release-again.log" 2>&1 || { tail -20 "$logs/release-again.log"; return 1; }
+  local f
+  for f in "$work"/first/*.sha256; do
+    echo "first:  $(cat "$f")"; echo "second: $(cat "$dist/$(basename "$f")")"
+    cmp "$f" "$dist/$(basename "$f")" || return 1
+  done
+}
+check "a second scripts/release.sh writes byte-identical archive and wheel" reproducible
 
 # hello DIR EXE...: build and run the hello example in DIR (a copy, no
 # .toolchain above) with EXE, an empty HOME and no toolchain settings.
@@ -127,8 +141,7 @@ if [ "$run_bazel" = 1 ]; then
   bws="$root/target/bazel-release-ws"
   components=(greeter/greeter.wasm geometry/geometry.wasm cli/cli.wasm)
   # The disk cache scripts/test-bazel.sh fills (test.sh runs it first): the
-  # local build is then mostly cache hits, and in the archive's build only
-  # the Componentize actions run again (the compiler is another file).
+  # local build is then mostly cache hits.
   dcache=(--disk_cache="$root/.toolchain/bazel-disk-cache")
   rm -rf "$bws"
   check "copy of the test workspace" copy_ws "$root/tests/bazel/workspace" "$bws"
@@ -144,10 +157,12 @@ if [ "$run_bazel" = 1 ]; then
     sha=$(cut -d' ' -f1 "$archive.sha256")
     printf '\n# Added by scripts/test-release.sh: the compiler from the release archive.\ncomponentize.toolchain(\n    urls = ["https://componentize-py-releases.invalid/%s"],\n    sha256 = "%s",\n)\n' \
       "$name" "$sha" >> "$bws/MODULE.bazel"
-    # The archive's binary is the local one's bytes, so without a clean
-    # Bazel's action cache would answer every Componentize: run them again.
+    # The archive's binary is the local one's bytes (release.sh's maturin
+    # build left it in target/release), so Bazel's action cache and the disk
+    # cache would answer every Componentize: clean, and no disk cache, so
+    # that the archive's compiler really runs them.
     in_ws "$bws" clean || return 1
-    in_ws "$bws" build //... --distdir="$dist" "${dcache[@]}" 2>&1 | tee "$logs/archive-build.log" || return 1
+    in_ws "$bws" build //... --distdir="$dist" 2>&1 | tee "$logs/archive-build.log" || return 1
     grep -Eq 'processes: .*[0-9]+ (multiplex-)?worker' "$logs/archive-build.log" || { echo "no Componentize action ran"; return 1; }
     # The compiler Bazel ran: the archive's binary, unpacked by Bazel.
     local ob exe
