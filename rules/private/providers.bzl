@@ -37,8 +37,8 @@ ComponentizePyCompilerInfo = provider(
 ComponentizePyRuntimeInfo = provider(
     doc = "The CPython-for-WASI interpreter module and its stdlib (provided by the runtime toolchain).",
     fields = {
-        "interpreter": "File: interpreter.wasm",
-        "files": "depset of File: runtime/interpreter.wasm and the stdlib under runtime/python/lib/python3.X",
+        "interpreter": "File: interpreter.wasm (worlds without async)",
+        "files": "depset of File: runtime/interpreter.wasm, runtime/interpreter-async.wasm (when there is one: worlds with async functions need it) and the stdlib under runtime/python/lib/python3.X",
         "toolchain_dir": "string: execroot-relative folder holding runtime/interpreter.wasm and runtime/python/, passed as --toolchain",
         "missing": "string: the tools missing to build the interpreter and how to set them ('' when none is)",
     },

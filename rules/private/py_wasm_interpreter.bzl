@@ -84,56 +84,11 @@ def _prefix_map_flags(maps):
     # With trailing slashes, so that `external/a` does not match `external/ab/...`.
     return ["-ffile-prefix-map=%s/=%s/" % (path, name) for path, name in maps]
 
-def _py_wasm_interpreter_impl(ctx):
-    cc = ctx.toolchains[WASI_CC_TOOLCHAIN_TYPE].wasi_cc
-    py = ctx.toolchains[CPYTHON_TOOLCHAIN_TYPE].cpython
-    out_dir = ctx.label.name + "/runtime"
-
-    srcs = [f for f in ctx.files.srcs if f.extension == "c"]
-    hdrs = [f for f in ctx.files.srcs if f.extension == "h"]
-    if not srcs:
-        fail("%s: no .c files in srcs" % ctx.label)
-
-    missing = [m for m in [cc.missing, py.missing] if m]
-    if missing:
-        # A tool is missing: analysis goes on (targets that do not build the
-        # interpreter are unaffected), the link fails with the message.
-        wasm = ctx.actions.declare_file(out_dir + "/interpreter.wasm")
-        fail_at_execution(ctx, [wasm], "\n".join(missing), "WasiLink")
-        return [
-            DefaultInfo(files = depset([wasm])),
-            ComponentizePyRuntimeInfo(
-                interpreter = wasm,
-                files = depset([wasm]),
-                toolchain_dir = wasm.dirname.rpartition("/")[0],
-                missing = "\n".join(missing),
-            ),
-            OutputGroupInfo(interpreter = depset([wasm])),
-        ]
-
-    # Source folders of our own headers, and the repositories to name by a
-    # stable name in __FILE__ (bzlmod and WORKSPACE name them differently).
-    include_dirs = {f.dirname: True for f in hdrs}
-    prefix_maps = cc.prefix_maps + py.prefix_maps
-    own_roots = {f.owner.workspace_root: True for f in srcs if f.owner.workspace_root}
-    prefix_maps = prefix_maps + [(r, ".") for r in own_roots]
-
-    copts = COPTS + [
-        "-isystem",
-        cc.sysroot_include,
-        "-isystem",
-        cc.clang_include,
-        "-I" + py.include,
-    ] + ["-I" + d for d in include_dirs] + _prefix_map_flags(prefix_maps) + ctx.attr.copts
-
-    # The compiler's version is part of the key (the binary Bazel hashes is
-    # the driver; the code generator lives in a shared library).
-    env = {"WASI_CC_VERSION": cc.version}
-    compile_inputs = depset(hdrs, transitive = [cc.compile_files, py.headers])
-
+def _compile(ctx, cc, srcs, copts, compile_inputs, env, obj_dir, what):
+    """One WasiCcCompile per .c file of `srcs`, into `<name>/<obj_dir>/`; returns the objects."""
     objs = []
     for src in srcs:
-        obj = ctx.actions.declare_file("%s/obj/%s.o" % (ctx.label.name, src.basename[:-len(".c")]))
+        obj = ctx.actions.declare_file("%s/%s/%s.o" % (ctx.label.name, obj_dir, src.basename[:-len(".c")]))
         args = ctx.actions.args()
         args.add_all(copts)
         args.add("-c", src)
@@ -145,17 +100,16 @@ def _py_wasm_interpreter_impl(ctx):
             outputs = [obj],
             env = env,
             mnemonic = "WasiCcCompile",
-            progress_message = "Compiling %s for wasm32-wasi" % src.short_path,
+            progress_message = "Compiling %s for wasm32-wasi (%s)" % (src.short_path, what),
             toolchain = WASI_CC_TOOLCHAIN_TYPE,
         )
         objs.append(obj)
+    return objs
 
-    crt1 = [f for f in cc.link_files.to_list() if f.basename == "crt1-reactor.o"]
-    if len(crt1) != 1:
-        fail("%s: the WASI sysroot has no crt1-reactor.o" % ctx.label)
-    wasm = ctx.actions.declare_file(out_dir + "/interpreter.wasm")
+def _link(ctx, cc, py, crt1, objs, wasm, env):
+    """The WasiLink of `objs` with CPython into the reactor module `wasm`."""
     args = ctx.actions.args()
-    args.add(crt1[0])
+    args.add(crt1)
     args.add_all(objs)
     args.add_all(py.libs)
     args.add("-L" + cc.sysroot_lib)
@@ -176,6 +130,72 @@ def _py_wasm_interpreter_impl(ctx):
         toolchain = WASI_CC_TOOLCHAIN_TYPE,
     )
 
+def _py_wasm_interpreter_impl(ctx):
+    cc = ctx.toolchains[WASI_CC_TOOLCHAIN_TYPE].wasi_cc
+    py = ctx.toolchains[CPYTHON_TOOLCHAIN_TYPE].cpython
+    out_dir = ctx.label.name + "/runtime"
+
+    srcs = [f for f in ctx.files.srcs if f.extension == "c"]
+    hdrs = [f for f in ctx.files.srcs if f.extension == "h"]
+    async_srcs = [f for f in ctx.files.async_srcs if f.extension == "c"]
+    if not srcs:
+        fail("%s: no .c files in srcs" % ctx.label)
+
+    wasm = ctx.actions.declare_file(out_dir + "/interpreter.wasm")
+    wasm_async = ctx.actions.declare_file(out_dir + "/interpreter-async.wasm")
+    missing = [m for m in [cc.missing, py.missing] if m]
+    if missing:
+        # A tool is missing: analysis goes on (targets that do not build the
+        # interpreter are unaffected), the links fail with the message.
+        fail_at_execution(ctx, [wasm, wasm_async], "\n".join(missing), "WasiLink")
+        return [
+            DefaultInfo(files = depset([wasm, wasm_async])),
+            ComponentizePyRuntimeInfo(
+                interpreter = wasm,
+                files = depset([wasm, wasm_async]),
+                toolchain_dir = wasm.dirname.rpartition("/")[0],
+                missing = "\n".join(missing),
+            ),
+            OutputGroupInfo(interpreter = depset([wasm, wasm_async])),
+        ]
+
+    # Source folders of our own headers, and the repositories to name by a
+    # stable name in __FILE__ (bzlmod and WORKSPACE name them differently).
+    include_dirs = {f.dirname: True for f in hdrs}
+    prefix_maps = cc.prefix_maps + py.prefix_maps
+    own_roots = {f.owner.workspace_root: True for f in srcs + async_srcs if f.owner.workspace_root}
+    prefix_maps = prefix_maps + [(r, ".") for r in own_roots]
+
+    copts = COPTS + [
+        "-isystem",
+        cc.sysroot_include,
+        "-isystem",
+        cc.clang_include,
+        "-I" + py.include,
+    ] + ["-I" + d for d in include_dirs] + _prefix_map_flags(prefix_maps) + ctx.attr.copts
+
+    # The compiler's version is part of the key (the binary Bazel hashes is
+    # the driver; the code generator lives in a shared library).
+    env = {"WASI_CC_VERSION": cc.version}
+    compile_inputs = depset(hdrs, transitive = [cc.compile_files, py.headers])
+
+    crt1 = [f for f in cc.link_files.to_list() if f.basename == "crt1-reactor.o"]
+    if len(crt1) != 1:
+        fail("%s: the WASI sysroot has no crt1-reactor.o" % ctx.label)
+
+    # Two interpreters, as cpython/build-interpreter.sh links them: the one
+    # every world without async uses, from `srcs` alone, and the one for
+    # worlds with async functions, from `srcs` and `async_srcs` compiled with
+    # -DCOMPONENTIZE_PY_ASYNC (docs/internals.md, section 6).
+    # The objects in the script's order (sorted by file name: `ls runtime/*.c`),
+    # so that the links give the script's bytes.
+    objs = _compile(ctx, cc, srcs, copts, compile_inputs, env, "obj", wasm.basename)
+    _link(ctx, cc, py, crt1[0], objs, wasm, env)
+    all_srcs = sorted(srcs + async_srcs, key = lambda f: f.basename)
+    async_copts = copts + ["-DCOMPONENTIZE_PY_ASYNC"]
+    async_objs = _compile(ctx, cc, all_srcs, async_copts, compile_inputs, env, "obj-async", wasm_async.basename)
+    _link(ctx, cc, py, crt1[0], async_objs, wasm_async, env)
+
     # The pruned stdlib, copied (not symlinked: pre-initialisation reads it
     # inside the WASI sandbox, which does not follow symlinks out of the
     # folder) next to the interpreter, at runtime/python/lib/python3.X/.
@@ -194,14 +214,14 @@ def _py_wasm_interpreter_impl(ctx):
         stdlib.append(copy)
 
     return [
-        DefaultInfo(files = depset([wasm] + stdlib)),
+        DefaultInfo(files = depset([wasm, wasm_async] + stdlib)),
         ComponentizePyRuntimeInfo(
             interpreter = wasm,
-            files = depset([wasm] + stdlib),
+            files = depset([wasm, wasm_async] + stdlib),
             toolchain_dir = wasm.dirname.rpartition("/")[0],
             missing = "",
         ),
-        OutputGroupInfo(interpreter = depset([wasm])),
+        OutputGroupInfo(interpreter = depset([wasm, wasm_async])),
     ]
 
 py_wasm_interpreter = rule(
@@ -209,14 +229,18 @@ py_wasm_interpreter = rule(
     doc = """Compile the runtime's C files and link them with CPython into the interpreter module.
 
 Outputs `<name>/runtime/interpreter.wasm` (a wasm32-wasi reactor, see
-docs/internals.md section 1) and the pruned stdlib under
-`<name>/runtime/python/lib/python3.X/`; provides ComponentizePyRuntimeInfo,
-which componentize_py_runtime_toolchain(runtime = ...) hands to
-py_wasm_component. Actions: one `WasiCcCompile` per .c file, one `WasiLink`.
+docs/internals.md section 1), `<name>/runtime/interpreter-async.wasm` (the
+same with the async ABI, for worlds with async functions) and the pruned
+stdlib under `<name>/runtime/python/lib/python3.X/`; provides
+ComponentizePyRuntimeInfo, which componentize_py_runtime_toolchain(runtime =
+...) hands to py_wasm_component. Actions: one `WasiCcCompile` per .c file of
+`srcs` and one `WasiLink` for interpreter.wasm; one `WasiCcCompile` per .c
+file of `srcs` and `async_srcs` and one `WasiLink` for interpreter-async.wasm.
 Uses the toolchains //toolchains:wasi_cc_toolchain_type and
 //toolchains:cpython_toolchain_type.""",
     attrs = {
         "srcs": attr.label_list(allow_files = [".c", ".h"], mandatory = True, doc = "the runtime's .c and .h files"),
+        "async_srcs": attr.label_list(allow_files = [".c"], doc = "the .c files only the async interpreter holds (runtime/async.c)"),
         "copts": attr.string_list(doc = "extra clang flags"),
         "linkopts": attr.string_list(doc = "extra wasm-ld flags"),
     },

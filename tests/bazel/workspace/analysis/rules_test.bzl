@@ -165,14 +165,17 @@ def _interpreter_actions_test_impl(ctx):
     target = analysistest.target_under_test(env)
     c_files = [f for f in ctx.files.srcs if f.extension == "c"]
     h_files = [f for f in ctx.files.srcs if f.extension == "h"]
+    async_c_files = [f for f in ctx.files.async_srcs if f.extension == "c"]
     asserts.true(env, len(c_files) >= 1, "the runtime has .c files")
 
-    # One WasiCcCompile per .c file: each compiles exactly one of them, to
-    # obj/<basename>.o, with every header of srcs available.
+    # One WasiCcCompile per .c file and interpreter: each compiles exactly
+    # one of them, to obj/<basename>.o (interpreter.wasm: srcs) or
+    # obj-async/<basename>.o (interpreter-async.wasm: srcs and async_srcs,
+    # with -DCOMPONENTIZE_PY_ASYNC), with every header of srcs available.
     compiles = _actions(env, "WasiCcCompile")
-    asserts.equals(env, len(c_files), len(compiles), "one WasiCcCompile per .c file of srcs")
+    asserts.equals(env, 2 * len(c_files) + len(async_c_files), len(compiles), "one WasiCcCompile per .c file of each interpreter")
     compiled = {}
-    objs = []
+    objs = {"obj": [], "obj-async": []}
     for a in compiles:
         inputs = a.inputs.to_list()
         srcs = [f for f in inputs if f.extension == "c"]
@@ -182,8 +185,13 @@ def _interpreter_actions_test_impl(ctx):
         if len(srcs) != 1 or len(outs) != 1:
             continue
         src, obj = srcs[0], outs[0]
-        compiled[src.path] = compiled.get(src.path, 0) + 1
-        objs.append(obj)
+        variant = obj.dirname.rpartition("/")[2]
+        asserts.true(env, variant in objs, "%s is not in obj/ or obj-async/" % obj.path)
+        if variant not in objs:
+            continue
+        compiled[(src.path, variant)] = compiled.get((src.path, variant), 0) + 1
+        objs[variant].append(obj)
+        asserts.equals(env, variant == "obj-async", "-DCOMPONENTIZE_PY_ASYNC" in a.argv, "%s: -DCOMPONENTIZE_PY_ASYNC only for the async interpreter" % obj.short_path)
         asserts.equals(env, src.path, _flag_value(a.argv, "-c"), "-c <the .c file>")
         asserts.equals(env, ["-o", obj.path], a.argv[-2:], "argv ends with -o <the object>")
         asserts.equals(env, src.basename[:-len(".c")] + ".o", obj.basename)
@@ -192,28 +200,41 @@ def _interpreter_actions_test_impl(ctx):
         for h in h_files:
             asserts.true(env, h in inputs, "%s: header %s is not an input" % (src.basename, h.short_path))
     for c in c_files:
-        asserts.equals(env, 1, compiled.get(c.path, 0), "compiles of " + c.short_path)
+        asserts.equals(env, 1, compiled.get((c.path, "obj"), 0), "compiles of %s for interpreter.wasm" % c.short_path)
+    for c in c_files + async_c_files:
+        asserts.equals(env, 1, compiled.get((c.path, "obj-async"), 0), "compiles of %s for interpreter-async.wasm" % c.short_path)
+    for c in async_c_files:
+        asserts.equals(env, 0, compiled.get((c.path, "obj"), 0), "%s must stay out of interpreter.wasm" % c.short_path)
 
-    # One WasiLink: crt1-reactor.o first, then every object, the reactor's
-    # flags; the output is <name>/runtime/interpreter.wasm.
+    # Two WasiLinks, each: crt1-reactor.o first, then its objects in file
+    # name order (cpython/build-interpreter.sh's), the reactor's flags; the
+    # outputs are <name>/runtime/interpreter.wasm and interpreter-async.wasm.
     links = _actions(env, "WasiLink")
-    asserts.equals(env, 1, len(links), "one WasiLink action")
-    wasm = None
-    if links:
-        link = links[0]
+    asserts.equals(env, 2, len(links), "two WasiLink actions")
+    wasms = {}
+    for link in links:
         outs = link.outputs.to_list()
-        asserts.equals(env, 1, len(outs), "one output of the link")
-        wasm = outs[0] if outs else None
-        if wasm:
-            asserts.equals(env, "interpreter.wasm", wasm.basename)
-            asserts.true(env, wasm.dirname.endswith("/%s/runtime" % target.label.name), "%s is not in <name>/runtime/" % wasm.path)
-            asserts.equals(env, ["-o", wasm.path], link.argv[-2:], "argv ends with -o <interpreter.wasm>")
+        asserts.equals(env, 1, len(outs), "one output of a link")
+        if len(outs) != 1:
+            continue
+        out = outs[0]
+        wasms[out.basename] = out
+        asserts.true(env, out.dirname.endswith("/%s/runtime" % target.label.name), "%s is not in <name>/runtime/" % out.path)
+        asserts.equals(env, ["-o", out.path], link.argv[-2:], "argv ends with -o <the module>")
         asserts.equals(env, "crt1-reactor.o", link.argv[1].rpartition("/")[2], "the reactor's start file comes first")
         for flag in ctx.attr.expected_link_flags:
             asserts.true(env, flag in link.argv, "link: %s missing" % flag)
+        variant = {"interpreter.wasm": "obj", "interpreter-async.wasm": "obj-async"}.get(out.basename)
+        asserts.true(env, variant != None, "unexpected link output %s" % out.basename)
+        if variant == None:
+            continue
+        want = sorted([o.path for o in objs[variant]], key = lambda p: p.rpartition("/")[2])
+        asserts.equals(env, want, [x for x in link.argv if x.endswith(".o") and "/%s/" % variant in x], "%s links its objects in file name order" % out.basename)
         link_inputs = link.inputs.to_list()
-        for obj in objs:
-            asserts.true(env, obj in link_inputs and obj.path in link.argv, "object %s is not linked" % obj.short_path)
+        for obj in objs[variant]:
+            asserts.true(env, obj in link_inputs, "object %s is not an input of %s" % (obj.short_path, out.basename))
+    asserts.equals(env, ["interpreter-async.wasm", "interpreter.wasm"], sorted(wasms.keys()), "the links' outputs")
+    wasm = wasms.get("interpreter.wasm")
 
     # Hermetic: relative paths only, no inherited PATH.
     for a in compiles + links:
@@ -225,15 +246,16 @@ def _interpreter_actions_test_impl(ctx):
     if wasm:
         asserts.equals(env, wasm.path, info.interpreter.path, "ComponentizePyRuntimeInfo.interpreter")
         asserts.equals(env, wasm.dirname.rpartition("/")[0], info.toolchain_dir, "toolchain_dir: the folder above runtime/")
-        asserts.equals(env, [wasm.path], [f.path for f in target[OutputGroupInfo].interpreter.to_list()], "output group `interpreter`")
+        asserts.equals(env, sorted([w.path for w in wasms.values()]), sorted([f.path for f in target[OutputGroupInfo].interpreter.to_list()]), "output group `interpreter`")
     files = info.files.to_list()
-    asserts.true(env, info.interpreter in files, "the interpreter is in ComponentizePyRuntimeInfo.files")
+    for w in wasms.values():
+        asserts.true(env, w in files, "%s is in ComponentizePyRuntimeInfo.files" % w.basename)
     asserts.equals(env, sorted([f.path for f in files]), sorted([f.path for f in target[DefaultInfo].files.to_list()]), "DefaultInfo files == runtime files")
 
     # The stdlib next to it, pruned (cpython/build-interpreter.sh).
     stdlib = info.toolchain_dir + "/runtime/python/lib/python"
     rel = [f.path[len(stdlib):].partition("/")[2] for f in files if f.path.startswith(stdlib)]
-    asserts.equals(env, len(files) - 1, len(rel), "every other runtime file is under runtime/python/lib/python3.X/")
+    asserts.equals(env, len(files) - 2, len(rel), "every other runtime file is under runtime/python/lib/python3.X/")
     for want in ctx.attr.expected_stdlib:
         asserts.true(env, want in rel, "stdlib file %s missing" % want)
     pruned = [
@@ -248,6 +270,7 @@ interpreter_actions_test = analysistest.make(
     _interpreter_actions_test_impl,
     attrs = {
         "srcs": attr.label_list(allow_files = True, doc = "the srcs of the target under test"),
+        "async_srcs": attr.label_list(allow_files = True, doc = "the async_srcs of the target under test"),
         "expected_compile_flags": attr.string_list(),
         "expected_link_flags": attr.string_list(),
         "expected_stdlib": attr.string_list(doc = "paths relative to python3.X/ that must be kept"),
