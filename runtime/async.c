@@ -56,6 +56,7 @@ static PyObject *support_attr(const char *name) {
 void rt_async_init(void) {
   first_poll_fn = support_attr("first_poll");
   callback_fn = support_attr("callback");
+  rt_streams_init();
 }
 
 static uint32_t code_from(PyObject *ret, const wit_export_func_t *func) {

@@ -126,7 +126,8 @@ static struct PyModuleDef runtime_module = {
 PyMODINIT_FUNC PyInit_componentize_py_runtime(void) {
 #ifdef COMPONENTIZE_PY_ASYNC
   PyObject *module = PyModule_Create(&runtime_module);
-  if (module != NULL && rt_async_add_functions(module) < 0) {
+  if (module != NULL && (rt_async_add_functions(module) < 0 ||
+                         rt_streams_add_functions(module) < 0)) {
     Py_CLEAR(module);
   }
   return module;

@@ -322,7 +322,11 @@ uint32_t wit_dylib_pop_own(void *cx, size_t ty) {
   const wit_resource_t *r = resource(ty);
   if (r->new != NULL) {
     // The new handle keeps the popped reference.
-    return r->new((size_t)obj);
+    uint32_t handle = r->new((size_t)obj);
+#ifdef COMPONENTIZE_PY_ASYNC
+    rt_moves_record(RT_MOVE_EXPORTED, ty, handle, NULL);
+#endif
+    return handle;
   }
   long long handle = handle_attr(obj, "_wit_handle", ty);
   if (handle < 0) {
@@ -334,7 +338,11 @@ uint32_t wit_dylib_pop_own(void *cx, size_t ty) {
   }
   // Ownership moves to the callee: the object no longer owns the handle.
   set_attr(obj, "_wit_handle", Py_None);
+#ifdef COMPONENTIZE_PY_ASYNC
+  rt_moves_record(RT_MOVE_IMPORTED, ty, (uint32_t)handle, obj); // steals obj
+#else
   Py_DECREF(obj);
+#endif
   return (uint32_t)handle;
 }
 

@@ -168,6 +168,45 @@ int rt_async_add_functions(PyObject *module);
 // Imports `componentize_py_async_support` and keeps its entry points
 // (componentize-py-init, after the app).
 void rt_async_init(void);
+
+// ---------------------------------------------------------------- streams
+
+// Adds the stream and future functions (streams.c) to
+// `componentize_py_runtime`.
+int rt_streams_add_functions(PyObject *module);
+// Loads the reader classes of `componentize_py_async_support` when the
+// world has streams or futures (rt_async_init).
+void rt_streams_init(void);
+
+// Handles and readers in values (values.c forwards wit-dylib's hooks here).
+void rt_push_stream(rt_cx_t *cx, size_t ty, uint32_t handle);
+void rt_push_future(rt_cx_t *cx, size_t ty, uint32_t handle);
+uint32_t rt_pop_stream(rt_cx_t *cx, size_t ty);
+uint32_t rt_pop_future(rt_cx_t *cx, size_t ty);
+
+// A handle that lowering a value moved out of its Python object, kept while
+// the value is written to a stream or future: if the reader does not take
+// the value, the handle goes back (streams.c).
+enum {
+  RT_MOVE_IMPORTED, // `obj`, an imported resource, gets `_wit_handle` back
+  RT_MOVE_EXPORTED, // the handle made for an exported resource is dropped
+  RT_MOVE_READER,   // `obj`, a stream or future reader, gets it back
+};
+typedef struct {
+  int kind;
+  size_t ty;
+  uint32_t handle;
+  PyObject *obj; // owned, or NULL
+} rt_move_t;
+typedef struct {
+  rt_move_t *items;
+  size_t len, cap;
+} rt_moves_t;
+// Where moves are recorded while a stream or future payload is lowered
+// (NULL otherwise: nothing comes back from an argument or a result).
+extern rt_moves_t *rt_moves;
+// Records a move when rt_moves is set; steals `obj` either way.
+void rt_moves_record(int kind, size_t ty, uint32_t handle, PyObject *obj);
 #endif
 
 #endif

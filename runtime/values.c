@@ -793,26 +793,44 @@ void wit_dylib_pop_map_iter(void *cx, size_t ty) {
   rt_fatal("error: WIT map types are not supported yet");
 }
 
+// Streams and futures need the async ABI (streams.c); the sync interpreter
+// never meets them (the compiler uses the async one for such worlds).
 RT_EXPORT("wit_dylib_push_future")
 void wit_dylib_push_future(void *cx, size_t ty, uint32_t handle) {
+#ifdef COMPONENTIZE_PY_ASYNC
+  rt_push_future(cx, ty, handle);
+#else
   (void)cx, (void)ty, (void)handle;
   rt_fatal("error: WIT future types are not supported yet");
+#endif
 }
 
 RT_EXPORT("wit_dylib_pop_future")
 uint32_t wit_dylib_pop_future(void *cx, size_t ty) {
+#ifdef COMPONENTIZE_PY_ASYNC
+  return rt_pop_future(cx, ty);
+#else
   (void)cx, (void)ty;
   rt_fatal("error: WIT future types are not supported yet");
+#endif
 }
 
 RT_EXPORT("wit_dylib_push_stream")
 void wit_dylib_push_stream(void *cx, size_t ty, uint32_t handle) {
+#ifdef COMPONENTIZE_PY_ASYNC
+  rt_push_stream(cx, ty, handle);
+#else
   (void)cx, (void)ty, (void)handle;
   rt_fatal("error: WIT stream types are not supported yet");
+#endif
 }
 
 RT_EXPORT("wit_dylib_pop_stream")
 uint32_t wit_dylib_pop_stream(void *cx, size_t ty) {
+#ifdef COMPONENTIZE_PY_ASYNC
+  return rt_pop_stream(cx, ty);
+#else
   (void)cx, (void)ty;
   rt_fatal("error: WIT stream types are not supported yet");
+#endif
 }

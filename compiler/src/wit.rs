@@ -155,8 +155,8 @@ fn intersect(resolve: &mut Resolve, intersector: WorldId, world: WorldId) {
 
 /// Fail, naming the function and the type, when a function of `world`
 /// (world-level, or of an imported or exported interface) uses a type
-/// the runtime cannot convert yet: `stream<T>`, `future<T>`,
-/// `error-context` (wit-dylib 0.263 has `todo!` there), `map<K, V>` and
+/// the runtime cannot convert yet (also as the payload of a `stream` or
+/// `future`): `error-context` (wit-dylib 0.263 has `todo!` there), `map<K, V>` and
 /// fixed-length lists `list<T, N>` (wit-dylib 0.263 generates no code for
 /// them). Without this check such a world would build and then trap (or
 /// make wit-dylib panic) at the first call.
@@ -182,18 +182,57 @@ pub fn check_supported(resolve: &Resolve, world: WorldId) -> Result<()> {
 }
 
 /// True when any function of `world` (world-level, or of an imported or
-/// exported interface) is `async`: such a world needs the async interpreter
-/// (`runtime/interpreter-async.wasm`) and the `componentize_py_async_support`
-/// package; any other world is built exactly as before async support.
+/// exported interface) is `async` or passes a `stream` or `future`: such a
+/// world needs the async interpreter (`runtime/interpreter-async.wasm`) and
+/// the `componentize_py_async_support` package; any other world is built
+/// exactly as before async support.
 pub fn uses_async(resolve: &Resolve, world: WorldId) -> bool {
+    let needs_async =
+        |func: &Function| func.kind.is_async() || function_uses_streams(resolve, func);
     let world_def = &resolve.worlds[world];
     world_def.imports.values().chain(world_def.exports.values()).any(|item| match item {
-        WorldItem::Function(func) => func.kind.is_async(),
+        WorldItem::Function(func) => needs_async(func),
         WorldItem::Interface { id, .. } => {
-            resolve.interfaces[*id].functions.values().any(|func| func.kind.is_async())
+            resolve.interfaces[*id].functions.values().any(needs_async)
         }
         WorldItem::Type { .. } => false,
     })
+}
+
+/// True when a parameter or the result of `func` holds a `stream` or a
+/// `future`, at any depth.
+fn function_uses_streams(resolve: &Resolve, func: &Function) -> bool {
+    let mut seen = HashSet::new();
+    func.params
+        .iter()
+        .map(|param| param.ty)
+        .chain(func.result)
+        .any(|ty| holds_stream(resolve, ty, &mut seen))
+}
+
+fn holds_stream(resolve: &Resolve, ty: Type, seen: &mut HashSet<TypeId>) -> bool {
+    let Type::Id(id) = ty else { return false };
+    if !seen.insert(id) {
+        return false;
+    }
+    let mut check = |inner: Type| holds_stream(resolve, inner, seen);
+    match &resolve.types[id].kind {
+        TypeDefKind::Stream(_) | TypeDefKind::Future(_) => true,
+        TypeDefKind::Record(record) => record.fields.iter().any(|field| check(field.ty)),
+        TypeDefKind::Variant(variant) => variant.cases.iter().filter_map(|case| case.ty).any(check),
+        TypeDefKind::Tuple(tuple) => tuple.types.iter().copied().any(check),
+        TypeDefKind::Option(inner)
+        | TypeDefKind::List(inner)
+        | TypeDefKind::FixedLengthList(inner, _)
+        | TypeDefKind::Type(inner) => check(*inner),
+        TypeDefKind::Map(key, value) => check(*key) || check(*value),
+        TypeDefKind::Result(result) => result.ok.into_iter().chain(result.err).any(check),
+        TypeDefKind::Flags(_)
+        | TypeDefKind::Enum(_)
+        | TypeDefKind::Resource
+        | TypeDefKind::Handle(_)
+        | TypeDefKind::Unknown => false,
+    }
 }
 
 /// [`check_supported`] for one function.
@@ -244,7 +283,6 @@ fn unsupported_type(
     within: Option<&str>,
     seen: &mut HashSet<TypeId>,
 ) -> Option<Unsupported> {
-    const STREAMS: &str = "the runtime does not convert streams and futures yet";
     let found = |reason| Unsupported {
         ty: type_to_wit(resolve, ty),
         within: within.map(str::to_string),
@@ -264,7 +302,7 @@ fn unsupported_type(
     let within = def.name.as_deref().or(within);
     let mut check = |inner: Type| unsupported_type(resolve, inner, within, seen);
     match &def.kind {
-        TypeDefKind::Stream(_) | TypeDefKind::Future(_) => Some(found(STREAMS)),
+        TypeDefKind::Stream(inner) | TypeDefKind::Future(inner) => inner.and_then(check),
         TypeDefKind::Map(..) => Some(found("the runtime does not convert maps yet")),
         TypeDefKind::FixedLengthList(..) => {
             Some(found("wit-dylib 0.263 generates no code for fixed-length lists"))
@@ -287,7 +325,7 @@ fn unsupported_type(
 }
 
 /// `ty` in WIT syntax, for messages (named types by name).
-fn type_to_wit(resolve: &Resolve, ty: Type) -> String {
+pub(crate) fn type_to_wit(resolve: &Resolve, ty: Type) -> String {
     let id = match ty {
         Type::Bool => return "bool".into(),
         Type::U8 => return "u8".into(),

@@ -3,15 +3,25 @@
 //! Wasmtime runs it, through `run --invoke` (world `simple`, no imports but
 //! WASI) and through a Rust host here (world `asyncs`), whose async import
 //! `test:asyncs/host#later` completes on a tokio timer: WAVE cannot
-//! express a host that answers later.
+//! express a host that answers later. World `streams` sends streams and
+//! futures through the guest (`tests/fixtures/async/streams.py`) to the
+//! Rust host here, which reads and writes them with and without delays.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context as _, Result};
 use componentize_py::run;
+use std::future::Future;
+use std::ops::DerefMut;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
-use wasmtime::component::{Linker, Val};
+use wasmtime::component::{
+    Destination, Func, FutureConsumer, FutureReader, Lift, Linker, ResourceAny, Source,
+    StreamConsumer, StreamProducer, StreamReader, StreamResult, Val, VecBuffer,
+};
+use wasmtime::StoreContextMut;
 
 mod common;
 use common::{componentize_py, repo, text};
@@ -188,4 +198,365 @@ fn a_world_without_async_imports_no_async_built_ins() {
             "a sync world's component mentions `{name}`"
         );
     }
+}
+
+// ---------------------------------------------------------------- streams and futures
+
+/// How long the delaying host waits before each read or write.
+const DELAY: Duration = Duration::from_millis(20);
+
+async fn pause(delay: bool) {
+    if delay {
+        tokio::time::sleep(DELAY).await;
+    }
+}
+
+/// A `pause` that a poll function can poll again after it finished (it
+/// then stays ready until `reset`).
+struct Pause(Option<Pin<Box<dyn Future<Output = ()> + Send>>>);
+
+impl Pause {
+    fn new(delay: bool) -> Self {
+        Pause(Some(Box::pin(pause(delay))))
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(sleep) = &mut self.0 {
+            std::task::ready!(sleep.as_mut().poll(cx));
+            self.0 = None;
+        }
+        Poll::Ready(())
+    }
+}
+
+/// Wait (driving the store) until `done` is set; fail after 10 s.
+async fn until(done: &AtomicBool) -> wasmtime::Result<()> {
+    for _ in 0..2000 {
+        if done.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    wasmtime::bail!("the guest did not finish the stream or future in 10 s")
+}
+
+/// A host writer giving all of `items` in one write, then closing, after
+/// an optional delay.
+struct AllAtOnce<T> {
+    items: Vec<T>,
+    sleep: Pause,
+}
+
+impl<T> AllAtOnce<T> {
+    fn new(items: Vec<T>, delay: bool) -> Self {
+        AllAtOnce { items, sleep: Pause::new(delay) }
+    }
+}
+
+impl<D, T: Lift + Unpin + Send + Sync + 'static> StreamProducer<D> for AllAtOnce<T> {
+    type Item = T;
+    type Buffer = VecBuffer<T>;
+
+    fn poll_produce(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        _: StoreContextMut<D>,
+        mut destination: Destination<Self::Item, Self::Buffer>,
+        _: bool,
+    ) -> Poll<wasmtime::Result<StreamResult>> {
+        let this = self.as_mut().get_mut();
+        std::task::ready!(this.sleep.poll(cx));
+        destination.set_buffer(std::mem::take(&mut this.items).into());
+        Poll::Ready(Ok(StreamResult::Dropped))
+    }
+}
+
+/// A host reader taking at most `max` items per write of the guest (each
+/// after an optional delay) into `items`; sets `done` when dropped (the
+/// guest closed its end).
+struct Collect<T> {
+    items: Arc<Mutex<Vec<T>>>,
+    max: usize,
+    delay: bool,
+    sleep: Pause,
+    done: Arc<AtomicBool>,
+}
+
+impl<T> Collect<T> {
+    fn new(max: usize, delay: bool) -> (Self, Arc<Mutex<Vec<T>>>, Arc<AtomicBool>) {
+        let items = Arc::new(Mutex::new(Vec::new()));
+        let done = Arc::new(AtomicBool::new(false));
+        let this = Collect {
+            items: items.clone(),
+            max,
+            delay,
+            sleep: Pause::new(delay),
+            done: done.clone(),
+        };
+        (this, items, done)
+    }
+}
+
+impl<T> Drop for Collect<T> {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+    }
+}
+
+impl<D, T: Lift + Send + 'static> StreamConsumer<D> for Collect<T> {
+    type Item = T;
+
+    fn poll_consume(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut store: StoreContextMut<D>,
+        mut source: Source<Self::Item>,
+        _: bool,
+    ) -> Poll<wasmtime::Result<StreamResult>> {
+        let this = self.as_mut().get_mut();
+        std::task::ready!(this.sleep.poll(cx));
+        this.sleep = Pause::new(this.delay);
+        if this.max == 1 {
+            let mut one = None;
+            source.read(&mut store, &mut one)?;
+            this.items.lock().unwrap().extend(one);
+        } else {
+            // A Vec takes as many items as it has spare capacity.
+            let count = source.remaining(&mut store);
+            let mut items = this.items.lock().unwrap();
+            items.reserve(count);
+            source.read(&mut store, items.deref_mut())?;
+        }
+        Poll::Ready(Ok(StreamResult::Completed))
+    }
+}
+
+/// A host reader of a future, keeping its value; sets `done` when dropped.
+struct Keep<T> {
+    value: Arc<Mutex<Option<T>>>,
+    sleep: Pause,
+    done: Arc<AtomicBool>,
+}
+
+impl<T> Keep<T> {
+    fn new(delay: bool) -> (Self, Arc<Mutex<Option<T>>>, Arc<AtomicBool>) {
+        let value = Arc::new(Mutex::new(None));
+        let done = Arc::new(AtomicBool::new(false));
+        let this = Keep { value: value.clone(), sleep: Pause::new(delay), done: done.clone() };
+        (this, value, done)
+    }
+}
+
+impl<T> Drop for Keep<T> {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::SeqCst);
+    }
+}
+
+impl<D, T: Lift + Send + 'static> FutureConsumer<D> for Keep<T> {
+    type Item = T;
+
+    fn poll_consume(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut store: StoreContextMut<D>,
+        mut source: Source<Self::Item>,
+        _: bool,
+    ) -> Poll<wasmtime::Result<()>> {
+        let this = self.as_mut().get_mut();
+        std::task::ready!(this.sleep.poll(cx));
+        source.read(&mut store, this.value.lock().unwrap().deref_mut())?;
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The functions of `test:asyncs/echoes` in an instance of world `streams`.
+struct Echoes {
+    stream_u8: Func,
+    future_string: Func,
+    short_reads: Func,
+    dropped_future_reader: Func,
+    thing_new: Func,
+    thing_get: Func,
+}
+
+fn echoes(store: &mut wasmtime::Store<run::Host>, instance: &wasmtime::component::Instance) -> Result<Echoes> {
+    let iface = instance
+        .get_export_index(&mut *store, None, "test:asyncs/echoes")
+        .ok_or_else(|| anyhow!("no `test:asyncs/echoes`"))?;
+    let mut func = |name: &str| {
+        let index = instance
+            .get_export_index(&mut *store, Some(&iface), name)
+            .ok_or_else(|| anyhow!("no `{name}`"))?;
+        instance.get_func(&mut *store, index).ok_or_else(|| anyhow!("`{name}` is not a function"))
+    };
+    Ok(Echoes {
+        stream_u8: func("echo-stream-u8")?,
+        future_string: func("echo-future-string")?,
+        short_reads: func("short-reads")?,
+        dropped_future_reader: func("dropped-future-reader")?,
+        thing_new: func("[constructor]thing")?,
+        thing_get: func("[method]thing.get")?,
+    })
+}
+
+/// One instance of world `streams` runs every case, once with a host that
+/// answers at once and once with a host that waits before each read and
+/// write (so that the guest's reads and writes block).
+#[tokio::test(flavor = "current_thread")]
+async fn streams_and_futures_through_the_guest() -> Result<()> {
+    let (_tmp, wasm) = build("streams", "streams");
+    let engine = run::engine_for(&run::Limits::default(), true)?;
+    let component = run::load(&engine, &wasm)?;
+    let linker: Linker<run::Host> = run::linker(&engine)?;
+    let mut store = run::store(&engine, &[]);
+    let instance = linker.instantiate_async(&mut store, &component).await.map_err(|e| anyhow!("{e:?}"))?;
+    let echoes = echoes(&mut store, &instance)?;
+    for delay in [false, true] {
+        let context = || format!("with delay {delay}");
+        echo_stream_u8(&mut store, &echoes, delay).await.with_context(context)?;
+        echo_future_string(&mut store, &echoes, delay).await.with_context(context)?;
+        short_reads(&mut store, &echoes, delay).await.with_context(context)?;
+        dropped_future_reader(&mut store, &echoes, delay).await.with_context(context)?;
+    }
+    Ok(())
+}
+
+async fn echo_stream_u8(store: &mut wasmtime::Store<run::Host>, echoes: &Echoes, delay: bool) -> Result<()> {
+    let expected: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+    let sent = expected.clone();
+    let func = echoes.stream_u8;
+    let received = store
+        .run_concurrent(async move |accessor| -> wasmtime::Result<Vec<u8>> {
+            let input = accessor.with(|mut access| {
+                StreamReader::new(&mut access, AllAtOnce::new(sent, delay))?.try_into_stream_any(&mut access)
+            })?;
+            let mut results = vec![Val::Bool(false)];
+            func.call_concurrent(accessor, &[Val::Stream(input)], &mut results).await?;
+            let Val::Stream(output) = results.remove(0) else { wasmtime::bail!("not a stream") };
+            let (collect, items, done) = Collect::<u8>::new(usize::MAX, delay);
+            accessor.with(|mut access| output.try_into_stream_reader::<u8>()?.pipe(&mut access, collect))?;
+            until(&done).await?;
+            let items = items.lock().unwrap().clone();
+            Ok(items)
+        })
+        .await
+        .map_err(|e| anyhow!("{e:?}"))?
+        .map_err(|e| anyhow!("{e:?}"))?;
+    assert_eq!(received, expected);
+    Ok(())
+}
+
+async fn echo_future_string(store: &mut wasmtime::Store<run::Host>, echoes: &Echoes, delay: bool) -> Result<()> {
+    let func = echoes.future_string;
+    let received = store
+        .run_concurrent(async move |accessor| -> wasmtime::Result<Option<String>> {
+            let input = accessor.with(|mut access| {
+                let value = async move {
+                    pause(delay).await;
+                    Ok::<_, wasmtime::Error>("Beware the Jubjub bird".to_string())
+                };
+                FutureReader::new(&mut access, value)?.try_into_future_any(&mut access)
+            })?;
+            let mut results = vec![Val::Bool(false)];
+            func.call_concurrent(accessor, &[Val::Future(input)], &mut results).await?;
+            let Val::Future(output) = results.remove(0) else { wasmtime::bail!("not a future") };
+            let (keep, value, done) = Keep::<String>::new(delay);
+            accessor.with(|mut access| output.try_into_future_reader::<String>()?.pipe(&mut access, keep))?;
+            until(&done).await?;
+            let value = value.lock().unwrap().take();
+            Ok(value)
+        })
+        .await
+        .map_err(|e| anyhow!("{e:?}"))?
+        .map_err(|e| anyhow!("{e:?}"))?;
+    assert_eq!(received.as_deref(), Some("Beware the Jubjub bird"));
+    Ok(())
+}
+
+/// `value` of every thing, through `[method]thing.get`.
+async fn values_of(
+    accessor: &wasmtime::component::Accessor<run::Host>,
+    get: Func,
+    things: &[ResourceAny],
+) -> wasmtime::Result<Vec<String>> {
+    let mut values = Vec::new();
+    for thing in things {
+        let mut results = vec![Val::Bool(false)];
+        get.call_concurrent(accessor, &[Val::Resource(*thing)], &mut results).await?;
+        let Val::String(value) = results.remove(0) else { wasmtime::bail!("`get` returned no string") };
+        values.push(value);
+    }
+    Ok(values)
+}
+
+async fn short_reads(store: &mut wasmtime::Store<run::Host>, echoes: &Echoes, delay: bool) -> Result<()> {
+    let names = ["a", "b", "c", "d", "e"];
+    let mut things = Vec::new();
+    for name in names {
+        let mut results = vec![Val::Bool(false)];
+        echoes
+            .thing_new
+            .call_async(&mut *store, &[Val::String(name.into())], &mut results)
+            .await
+            .map_err(|e| anyhow!("{e:?}"))?;
+        let Val::Resource(thing) = results[0] else { panic!("the constructor returned {:?}", results[0]) };
+        things.push(thing);
+    }
+    let (func, get) = (echoes.short_reads, echoes.thing_get);
+    let (values, received) = store
+        .run_concurrent(async move |accessor| -> wasmtime::Result<(Vec<String>, Vec<ResourceAny>)> {
+            let input = accessor.with(|mut access| {
+                StreamReader::new(&mut access, AllAtOnce::new(things, delay))?.try_into_stream_any(&mut access)
+            })?;
+            let mut results = vec![Val::Bool(false)];
+            func.call_concurrent(accessor, &[Val::Stream(input)], &mut results).await?;
+            let Val::Stream(output) = results.remove(0) else { wasmtime::bail!("not a stream") };
+            // One thing per read: every write of the guest is short, and it
+            // takes the unread things back (its Python code checks that
+            // they are intact, and traps otherwise).
+            let (collect, items, done) = Collect::<ResourceAny>::new(1, delay);
+            accessor.with(|mut access| output.try_into_stream_reader::<ResourceAny>()?.pipe(&mut access, collect))?;
+            until(&done).await?;
+            let received = items.lock().unwrap().clone();
+            let values = values_of(accessor, get, &received).await?;
+            Ok((values, received))
+        })
+        .await
+        .map_err(|e| anyhow!("{e:?}"))?
+        .map_err(|e| anyhow!("{e:?}"))?;
+    for thing in received {
+        thing.resource_drop_async(&mut *store).await.map_err(|e| anyhow!("{e:?}"))?;
+    }
+    assert_eq!(values, names);
+    Ok(())
+}
+
+async fn dropped_future_reader(store: &mut wasmtime::Store<run::Host>, echoes: &Echoes, delay: bool) -> Result<()> {
+    let (func, get) = (echoes.dropped_future_reader, echoes.thing_get);
+    let (values, thing) = store
+        .run_concurrent(async move |accessor| -> wasmtime::Result<(Vec<String>, ResourceAny)> {
+            let mut results = vec![Val::Bool(false)];
+            func.call_concurrent(accessor, &[Val::String("jubjub".into())], &mut results).await?;
+            let Val::Tuple(mut pair) = results.remove(0) else { wasmtime::bail!("not a tuple") };
+            let (Val::Future(second), Val::Future(mut first)) = (pair.remove(1), pair.remove(0)) else {
+                wasmtime::bail!("not two futures")
+            };
+            pause(delay).await;
+            // Drop the first reader unread: the guest's write reports it.
+            accessor.with(|mut access| first.close(&mut access))?;
+            let (keep, value, done) = Keep::<ResourceAny>::new(delay);
+            accessor.with(|mut access| second.try_into_future_reader::<ResourceAny>()?.pipe(&mut access, keep))?;
+            until(&done).await?;
+            let thing = value.lock().unwrap().take().ok_or_else(|| wasmtime::format_err!("no thing"))?;
+            let values = values_of(accessor, get, &[thing]).await?;
+            Ok((values, thing))
+        })
+        .await
+        .map_err(|e| anyhow!("{e:?}"))?
+        .map_err(|e| anyhow!("{e:?}"))?;
+    thing.resource_drop_async(&mut *store).await.map_err(|e| anyhow!("{e:?}"))?;
+    // The second future carries the thing that came back from the first.
+    assert_eq!(values, ["jubjub/back"]);
+    Ok(())
 }

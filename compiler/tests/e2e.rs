@@ -453,7 +453,7 @@ const UNSUPPORTED_WIT: &str = "\
 package test:unsupported;
 
 interface streams {
-    read: func(n: u32) -> stream<u8>;
+    read: func(n: u32) -> stream<error-context>;
 }
 
 interface maps {
@@ -462,7 +462,6 @@ interface maps {
 }
 
 world uses-stream { import streams; }
-world uses-future { export wait: func() -> future<string>; }
 world uses-map { export maps; }
 world uses-fixed-list { export first: func(x: list<u8, 4>) -> u8; }
 world uses-error-context { import last-error: func() -> option<error-context>; }
@@ -478,21 +477,14 @@ fn unsupported_wit_features_fail_at_build_time() {
         "class WitWorld:\n    def ok(self) -> str:\n        return 'ok'\n",
     )
     .unwrap();
-    const STREAMS: &str = "(the runtime does not convert streams and futures yet)";
     let cases = [
         (
+            // Streams and futures work; their payloads are checked.
             "uses-stream",
-            format!(
-                "imported function `test:unsupported/streams#read`: its result uses \
-                 `stream<u8>`, which is not supported yet by componentize-py {STREAMS}"
-            ),
-        ),
-        (
-            "uses-future",
-            format!(
-                "exported function `wait`: its result uses `future<string>`, which is not \
-                 supported yet by componentize-py {STREAMS}"
-            ),
+            "imported function `test:unsupported/streams#read`: its result uses \
+             `error-context`, which is not supported yet by componentize-py (wit-dylib \
+             0.263 generates no code for error contexts (`todo!`))"
+                .to_string(),
         ),
         (
             "uses-map",

@@ -128,8 +128,19 @@ impl<'a> Generator<'a> {
                 self.annotation(Type::Id(*resource), file)?
             }
             TypeDefKind::Type(target) => self.annotation(*target, file)?,
-            // Streams and futures are not supported yet; they are opaque here.
-            TypeDefKind::Future(_) | TypeDefKind::Stream(_) => "Any".into(),
+            // Readers of `componentize_py_async_support` (upstream's names).
+            TypeDefKind::Stream(Some(Type::U8 | Type::S8)) => {
+                file.uses_streams = true;
+                "ByteStreamReader".into()
+            }
+            TypeDefKind::Stream(payload) => {
+                file.uses_streams = true;
+                format!("StreamReader[{}]", self.optional_annotation(*payload, file)?)
+            }
+            TypeDefKind::Future(payload) => {
+                file.uses_streams = true;
+                format!("FutureReader[{}]", self.optional_annotation(*payload, file)?)
+            }
             TypeDefKind::Record(_)
             | TypeDefKind::Variant(_)
             | TypeDefKind::Enum(_)

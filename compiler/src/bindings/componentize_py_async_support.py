@@ -19,6 +19,14 @@ from componentize_py_types import Err
 
 __all__ = ["spawn"]
 
+class _ReturnCode:
+    """How a stream or future read or write ended (upstream's names)."""
+
+    COMPLETED = 0
+    DROPPED = 1
+    CANCELLED = 2
+
+
 class _CallbackCode:
     EXIT = 0
     YIELD = 1
@@ -200,13 +208,19 @@ def callback(event: int, waitable: int, code: int) -> int:
 async def await_waitable(waitable: int) -> int:
     """Wait for the next event of `waitable` in the current task; returns its
     code (called by generated code)."""
+    return await _join(waitable)
+
+
+def _join(waitable: int) -> "asyncio.Future[int]":
+    """The future that the next event of `waitable` resolves with its code,
+    `waitable` joined to the current task's waitable set."""
     state = _state.get()
     future: "asyncio.Future[int]" = _loop.create_future()
     state.futures[waitable] = future
     if state.waitable_set is None:
         state.waitable_set = _rt.waitable_set_new()
     _rt.waitable_join(waitable, state.waitable_set)
-    return await future
+    return future
 
 
 async def call_import(index: int, args: Tuple[Any, ...], unwrap: bool) -> Any:
@@ -222,6 +236,35 @@ async def call_import(index: int, args: Tuple[Any, ...], unwrap: bool) -> Any:
             raise value
         return value.value
     return value
+
+
+async def await_io(started: Tuple[int, Any]) -> Any:
+    """Finish a stream or future read or write that the runtime started
+    (called by `componentize_py_async_support.streams` and `.futures`).
+
+    `started` is `(0, result)` when it finished at once, else `(waitable,
+    promise)`: wait for the end's event, then let the runtime lift what was
+    read or give back what was not written. When the awaiting task is
+    cancelled the operation is cancelled too: values not written come back
+    to the writer, values already read are dropped, and the
+    `CancelledError` propagates."""
+    waitable, value = started
+    if waitable == 0:
+        return value
+    future = _join(waitable)
+    try:
+        code = await future
+    except asyncio.CancelledError:
+        if future.done() and not future.cancelled():
+            # The event came, but the task was cancelled before it resumed.
+            code = future.result()
+        else:
+            _state.get().futures.pop(waitable, None)
+            _rt.waitable_join(waitable, 0)
+            code = _rt.io_cancel(value)
+        _rt.io_get_result(value, code)
+        raise
+    return _rt.io_get_result(value, code)
 
 
 async def _run_spawned(coroutine: Awaitable[Any]) -> None:

@@ -41,6 +41,7 @@ impl<'a> Generator<'a> {
             self.world_class
         );
         self.define_protocol(&self.world_class, Some(&docs), exports, &mut file)?;
+        self.define_stream_constructors(&mut file).context("generating the stream and future constructors")?;
         Ok(file.finish(world.docs.contents.as_deref()))
     }
 

@@ -42,6 +42,7 @@ mod files;
 mod functions;
 mod naming;
 mod pyfile;
+mod streams;
 mod types;
 #[cfg(test)]
 mod tests;
@@ -176,11 +177,24 @@ pub const ASYNC_MODULE: &str = "componentize_py_async_support";
 /// The source of [`ASYNC_MODULE`]'s `__init__.py`.
 pub const ASYNC_MODULE_SOURCE: &str = include_str!("componentize_py_async_support.py");
 
+/// The source of `componentize_py_async_support.streams` (upstream's
+/// `ByteStreamReader`, `ByteStreamWriter`, `StreamReader`, `StreamWriter`).
+pub const ASYNC_STREAMS_SOURCE: &str = include_str!("componentize_py_async_support_streams.py");
+
+/// The source of `componentize_py_async_support.futures` (upstream's
+/// `FutureReader`, `FutureWriter`).
+pub const ASYNC_FUTURES_SOURCE: &str = include_str!("componentize_py_async_support_futures.py");
+
 /// The files of [`ASYNC_MODULE`] for `world`, relative to a folder on the
-/// python path: none unless the world uses async.
+/// python path: none unless the world uses async (an `async` function, a
+/// stream or a future).
 pub fn async_support_files(resolve: &Resolve, world: WorldId) -> Vec<(String, String)> {
     if crate::wit::uses_async(resolve, world) {
-        vec![(format!("{ASYNC_MODULE}/__init__.py"), ASYNC_MODULE_SOURCE.to_string())]
+        vec![
+            (format!("{ASYNC_MODULE}/__init__.py"), ASYNC_MODULE_SOURCE.to_string()),
+            (format!("{ASYNC_MODULE}/futures.py"), ASYNC_FUTURES_SOURCE.to_string()),
+            (format!("{ASYNC_MODULE}/streams.py"), ASYNC_STREAMS_SOURCE.to_string()),
+        ]
     } else {
         Vec::new()
     }

@@ -78,6 +78,9 @@ pub(super) struct PyFile {
     pub(super) uses_async: bool,
     /// The resource whose methods are being written: annotated `Self`.
     pub(super) self_resource: Option<wit_parser::TypeId>,
+    /// Whether the body names the stream and future classes of
+    /// `componentize_py_async_support`.
+    pub(super) uses_streams: bool,
 }
 
 impl PyFile {
@@ -89,6 +92,7 @@ impl PyFile {
             uses_runtime: false,
             uses_async: false,
             self_resource: None,
+            uses_streams: false,
         }
     }
 
@@ -130,6 +134,14 @@ impl PyFile {
         }
         if self.uses_async {
             contents.push_str(&format!("import {} as _async\n", super::ASYNC_MODULE));
+        }
+        if self.uses_streams {
+            contents.push_str("from typing import Callable\n");
+            contents.push_str(&format!(
+                "from {0}.futures import FutureReader, FutureWriter\n\
+                 from {0}.streams import ByteStreamReader, ByteStreamWriter, StreamReader, StreamWriter\n",
+                super::ASYNC_MODULE
+            ));
         }
         contents.push_str(&format!("from {} import Err, Ok, Result, Some\n", super::TYPES_MODULE));
         for line in &self.imports {

@@ -710,3 +710,47 @@ for entry in rt.log:
     let world_id = resolve.select_world(&[package], Some("s")).unwrap();
     assert!(super::async_support_files(&resolve, world_id).is_empty());
 }
+
+#[test]
+fn streams_and_futures_get_upstreams_constructors_and_reader_annotations() {
+    let wit = "
+        package test:sf;
+        interface types {
+            record point { x: u32 }
+        }
+        world w {
+            use types.{point};
+            export echo: async func(a: stream<u8>, b: stream<point>, c: future<string>, d: future, e: stream<list<u8>>) -> stream<option<u32>>;
+            export again: async func(a: stream<u8>, c: future<string>) -> stream<point>;
+        }
+    ";
+    let generated = generate_and_check(wit, "w");
+    let init = generated.file("wit_world/__init__.py");
+    for expected in [
+        "def byte_stream() -> Tuple[ByteStreamWriter, ByteStreamReader]:",
+        "def types_point_stream() -> Tuple[StreamWriter[Point], StreamReader[Point]]:",
+        "def list_u8_stream() -> Tuple[StreamWriter[bytes], StreamReader[bytes]]:",
+        "def option_u32_stream() -> Tuple[StreamWriter[Optional[int]], StreamReader[Optional[int]]]:",
+        "def string_future(default: Callable[[], str]) -> Tuple[FutureWriter[str], FutureReader[str]]:",
+        "def unit_future(default: Callable[[], None]) -> Tuple[FutureWriter[None], FutureReader[None]]:",
+        "from componentize_py_async_support.streams import ByteStreamReader, ByteStreamWriter, StreamReader, StreamWriter",
+        "async def echo(self, a: ByteStreamReader, b: StreamReader[Point], c: FutureReader[str], \
+         d: FutureReader[None], e: StreamReader[bytes]) -> StreamReader[Optional[int]]:",
+    ] {
+        assert!(init.contains(expected), "missing {expected:?} in:\n{init}");
+    }
+    // One constructor per payload, with the index of its first type.
+    assert_eq!(init.matches("def byte_stream(").count(), 1, "{init}");
+    assert_eq!(init.matches("def string_future(").count(), 1, "{init}");
+    let first_u8 = generated.metadata.streams.iter().position(|s| {
+        matches!(s.ty, Some(wit_dylib::metadata::Type::U8))
+    });
+    assert!(init.contains(&format!("_rt.stream_new({})", first_u8.unwrap())), "{init}");
+    // The support package's classes import with any Python (the runtime is
+    // needed only to use them).
+    let out = generated.python(
+        "import componentize_py_async_support.streams as s, componentize_py_async_support.futures as f\n\
+         print(s.ByteStreamReader.read.__name__, s.StreamWriter.write_all.__name__, f.FutureWriter.write.__name__)",
+    );
+    assert_eq!(out, "read write_all write\n");
+}
