@@ -42,6 +42,8 @@ pub(crate) const PACKAGE: &str = "_componentize_py_prepass";
 pub const MIN_BYTES: u64 = 256 << 10;
 /// At most this many sources are listed (in path order).
 pub const MAX_FILES: usize = 20_000;
+/// At most this many folder entries are looked at in all.
+const MAX_ENTRIES: usize = 200_000;
 /// Folders deeper than this below a `-p` folder are not listed.
 const MAX_DEPTH: usize = 16;
 /// Source bytes per pre-pass instance before a second one pays off.
@@ -55,56 +57,61 @@ const MEMO_MAX_BYTES: usize = 256 << 20;
 pub(crate) struct Source {
     /// Where the guest sees it (the path the import compiles it under).
     pub guest: String,
-    /// Its contents.
+    /// Where it is on the host.
+    host: PathBuf,
+    /// Its size when listed.
+    len: u64,
+    /// Its contents ([`read`]).
     pub bytes: Vec<u8>,
 }
 
-/// The sources below `roots` (host folder, guest path), in order; a guest
-/// path below a later root's guest path is left to that root (a mount
-/// shadows what it covers).
-pub(crate) fn sources(roots: &[(PathBuf, String)]) -> Result<Vec<Source>> {
-    let mut found: BTreeMap<String, PathBuf> = BTreeMap::new();
+/// The sources below `roots` (host folder, guest path), in order, not read
+/// yet; a guest path below a later root's guest path is left to that root
+/// (a mount shadows what it covers).
+pub(crate) fn sources(roots: &[(PathBuf, String)]) -> Vec<Source> {
+    let mut found: BTreeMap<String, (PathBuf, u64)> = BTreeMap::new();
+    let mut budget = MAX_ENTRIES;
     for (host, guest) in roots {
         found.retain(|path, _| !path.starts_with(&format!("{guest}/")));
-        walk(host, guest, 0, &mut found);
+        walk(host, guest, 0, &mut found, &mut budget);
     }
     found
         .into_iter()
         .take(MAX_FILES)
-        .map(|(guest, host)| {
-            let bytes = std::fs::read(&host).with_context(|| format!("reading `{}`", host.display()))?;
-            Ok(Source { guest, bytes })
-        })
+        .map(|(guest, (host, len))| Source { guest, host, len, bytes: Vec::new() })
         .collect()
 }
 
-fn walk(host: &Path, guest: &str, depth: usize, found: &mut BTreeMap<String, PathBuf>) {
-    if depth > MAX_DEPTH || found.len() >= MAX_FILES {
+/// Read the listed sources.
+pub(crate) fn read(sources: &mut [Source]) -> Result<()> {
+    for source in sources {
+        source.bytes = std::fs::read(&source.host).with_context(|| format!("reading `{}`", source.host.display()))?;
+    }
+    Ok(())
+}
+
+fn walk(host: &Path, guest: &str, depth: usize, found: &mut BTreeMap<String, (PathBuf, u64)>, budget: &mut usize) {
+    if depth > MAX_DEPTH || found.len() >= MAX_FILES || *budget == 0 {
         return;
     }
     let Ok(entries) = std::fs::read_dir(host) else { return };
-    let mut entries: Vec<_> = entries.flatten().collect();
+    let mut entries: Vec<_> = entries.flatten().take(*budget).collect();
+    *budget -= entries.len();
     entries.sort_by_key(|entry| entry.file_name());
     for entry in entries {
         let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
         let Ok(kind) = entry.file_type() else { continue };
         let path = entry.path();
-        let (is_dir, is_file) = if kind.is_symlink() {
-            match std::fs::metadata(&path) {
-                Ok(meta) => (meta.is_dir(), meta.is_file()),
-                Err(_) => continue,
-            }
-        } else {
-            (kind.is_dir(), kind.is_file())
-        };
-        if is_file {
+        let meta = if kind.is_symlink() { std::fs::metadata(&path) } else { entry.metadata() };
+        let Ok(meta) = meta else { continue };
+        if meta.is_file() {
             if let Some(stem) = name.strip_suffix(".py") {
                 if crate::bindings::is_identifier(stem) {
-                    found.insert(format!("{guest}/{name}"), path);
+                    found.insert(format!("{guest}/{name}"), (path, meta.len()));
                 }
             }
-        } else if is_dir && name != "__pycache__" && crate::bindings::is_identifier(&name) {
-            walk(&path, &format!("{guest}/{name}"), depth + 1, found);
+        } else if meta.is_dir() && name != "__pycache__" && crate::bindings::is_identifier(&name) {
+            walk(&path, &format!("{guest}/{name}"), depth + 1, found, budget);
         }
     }
 }
@@ -228,7 +235,7 @@ pub(crate) fn prepare(
 
 /// Whether `sources` are enough for a pre-pass to pay off.
 pub(crate) fn worth_it(sources: &[Source]) -> bool {
-    sources.iter().map(|source| source.bytes.len() as u64).sum::<u64>() >= MIN_BYTES
+    sources.iter().map(|source| source.len).sum::<u64>() >= MIN_BYTES
 }
 
 /// Drop the least recently used pycs until the memo fits its cap.
@@ -285,7 +292,9 @@ mod tests {
         let mount = dir.path().join("mount");
         std::fs::create_dir_all(&mount).unwrap();
         std::fs::write(mount.join("z.py"), "").unwrap();
-        let found = sources(&[(root, "/app/0".into()), (mount, "/app/0/b".into())]).unwrap();
+        let mut found = sources(&[(root, "/app/0".into()), (mount, "/app/0/b".into())]);
+        read(&mut found).unwrap();
+        assert_eq!(found[0].bytes, b"x = 1\n");
         let names: Vec<_> = found.iter().map(|s| s.guest.as_str()).collect();
         assert_eq!(names, ["/app/0/app.py", "/app/0/b/z.py", "/app/0/pkg/__init__.py", "/app/0/pkg/m.py"]);
         assert!(!worth_it(&found));

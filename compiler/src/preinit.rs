@@ -718,10 +718,11 @@ fn byte_code_prepass(
         roots.push((dir.clone(), format!("/app/{i}")));
     }
     roots.extend(inputs.mounts.iter().cloned());
-    let sources = crate::bytecode::sources(&roots)?;
+    let mut sources = crate::bytecode::sources(&roots);
     if !crate::bytecode::worth_it(&sources) {
         return Ok(None);
     }
+    crate::bytecode::read(&mut sources)?;
     let compile = |paths: &[&str]| -> Result<Vec<Option<Vec<u8>>>> {
         let dir = crate::bytecode::instance_folder(paths)?;
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
