@@ -184,6 +184,9 @@ pub fn componentize_with(
             hidden_name,
             stub_wasi: request.stub_wasi,
             limits,
+            // The pycs depend on the interpreter; this key covers it (and
+            // the library, which they do not depend on).
+            code_identity: merge_key,
         },
         mode,
     )?;

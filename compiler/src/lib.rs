@@ -11,6 +11,7 @@
 
 pub mod bindings;
 pub mod bundle;
+pub mod bytecode;
 pub mod capabilities;
 pub mod merge;
 pub mod outgoing;

@@ -55,9 +55,13 @@ pub struct Inputs<'a> {
     pub stub_wasi: bool,
     /// When the initialisation run is stopped: time limit and cancel flag.
     pub limits: &'a crate::limits::Limits,
+    /// What the byte code of the app's sources depends on besides the
+    /// sources: the interpreter (see `crate::bytecode`).
+    pub code_identity: crate::memo::Key,
 }
 
 /// The merged module's parts and where the merge placed the library.
+#[derive(Clone, Copy)]
 pub struct Link<'a> {
     /// The interpreter module (the toolchain's `interpreter.wasm`).
     pub interpreter: &'a [u8],
@@ -610,9 +614,21 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
         }
     };
 
+    // The app's sources compiled to byte code outside this run
+    // (`crate::bytecode`), mounted where the import looks for it.
+    let prepared = byte_code_prepass(&engine, &modules, inputs)?;
+    let mut mounts = inputs.mounts.to_vec();
+    if let Some(prepared) = &prepared {
+        mounts.extend(prepared.mounts.iter().cloned());
+        lap(&format!(
+            "byte code ({} sources compiled, {} reused)",
+            prepared.compiled, prepared.reused
+        ));
+    }
+
     let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
     let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-    let wasi = wasi_context(inputs, &stdout, &stderr)?;
+    let wasi = wasi_context(&Inputs { mounts: &mounts, ..*inputs }, &stdout, &stderr)?;
     let mut store = Store::new(&engine, Host { wasi, library: None });
     let stop = inputs.limits.arm(&mut store);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -620,19 +636,7 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
         .context("starting the async runtime")?;
     // `Wizer::run`, with the compile step above.
     let result = runtime.block_on(async {
-        let instance = match modules {
-            Modules::Merged(module) => {
-                let mut linker: Linker<Host> = Linker::new(&engine);
-                wasmtime_wasi::p1::add_to_linker_async(&mut linker, |h: &mut Host| &mut h.wasi)
-                    .anyhow()?;
-                // WIT imports may not be called while initialising: they trap.
-                linker.define_unknown_imports_as_traps(&module).anyhow()?;
-                linker.instantiate_async(&mut store, &module).await.anyhow()?
-            }
-            Modules::Linked { interpreter, library, placement } => {
-                instantiate_linked(&engine, &mut store, &interpreter, &library, placement).await?
-            }
-        };
+        let instance = instantiate(&engine, &mut store, &modules).await?;
         lap("instantiate");
         if let Err(error) = run_init(&mut store, instance).await {
             let reason = stop.reason(&error);
@@ -684,7 +688,100 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
     }
 }
 
+/// Instantiate what runs.
+async fn instantiate(engine: &Engine, store: &mut Store<Host>, modules: &Modules) -> Result<Instance> {
+    match modules {
+        Modules::Merged(module) => {
+            let mut linker: Linker<Host> = Linker::new(engine);
+            wasmtime_wasi::p1::add_to_linker_async(&mut linker, |h: &mut Host| &mut h.wasi).anyhow()?;
+            // WIT imports may not be called while initialising: they trap.
+            linker.define_unknown_imports_as_traps(module).anyhow()?;
+            linker.instantiate_async(&mut *store, module).await.anyhow()
+        }
+        Modules::Linked { interpreter, library, placement } => {
+            instantiate_linked(engine, store, interpreter, library, *placement).await
+        }
+    }
+}
+
+/// `crate::bytecode`: list the app's sources and, when there are enough,
+/// compile those not compiled before in pre-pass instances (on rayon's
+/// pool), each an instance of what runs the initialisation whose
+/// `componentize-py-init` imports `bytecode.py` as its registry and exits.
+fn byte_code_prepass(
+    engine: &Engine,
+    modules: &Modules,
+    inputs: &Inputs<'_>,
+) -> Result<Option<crate::bytecode::Prepared>> {
+    let mut roots = vec![(inputs.bindings.to_path_buf(), GUEST_BINDINGS.to_string())];
+    for (i, dir) in inputs.python_path.iter().enumerate() {
+        roots.push((dir.clone(), format!("/app/{i}")));
+    }
+    roots.extend(inputs.mounts.iter().cloned());
+    let mut sources = crate::bytecode::sources(&roots);
+    if !crate::bytecode::worth_it(&sources) {
+        return Ok(None);
+    }
+    crate::bytecode::read(&mut sources)?;
+    let compile = |paths: &[&str]| -> Result<Vec<Option<Vec<u8>>>> {
+        let dir = crate::bytecode::instance_folder(paths)?;
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.allow_blocking_current_thread(true)
+            .stdout(stderr.clone())
+            .stderr(stderr.clone())
+            .secure_random(rand::rngs::StdRng::seed_from_u64(0))
+            .insecure_random(rand::rngs::StdRng::seed_from_u64(1))
+            .insecure_random_seed(0)
+            .wall_clock(FixedClock)
+            .monotonic_clock(FixedClock);
+        let preopen = |wasi: &mut WasiCtxBuilder, host: &Path, guest: &str, perms: FsPerms| -> Result<()> {
+            wasi.preopened_dir(host, guest, perms)
+                .anyhow()
+                .with_context(|| format!("opening `{}`", host.display()))?;
+            Ok(())
+        };
+        preopen(&mut wasi, inputs.python_home, GUEST_PYTHON_HOME, FsPerms::ReadOnly)?;
+        for (host, guest) in &roots {
+            preopen(&mut wasi, host, guest, FsPerms::ReadOnly)?;
+        }
+        preopen(&mut wasi, dir.path(), crate::bytecode::GUEST_DIR, FsPerms::ReadWrite)?;
+        wasi.env("COMPONENTIZE_PY_APP", "-")
+            .env("COMPONENTIZE_PY_WORLD_MODULE", crate::bytecode::PACKAGE)
+            .env("COMPONENTIZE_PY_PATH", crate::bytecode::GUEST_DIR)
+            .arg("python");
+        let mut store = Store::new(engine, Host { wasi: wasi.build_p1(), library: None });
+        let stop = inputs.limits.arm(&mut store);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .context("starting the async runtime")?;
+        let result = runtime.block_on(async {
+            let instance = instantiate(engine, &mut store, modules).await?;
+            run_init(&mut store, instance).await
+        });
+        drop(store);
+        match result {
+            Err(error) => match stop.reason(&error) {
+                // `bytecode.py` ends with `os._exit(0)`.
+                Some(crate::limits::Reason::Exited(0)) => {
+                    Ok(crate::bytecode::instance_results(dir.path(), paths.len()))
+                }
+                Some(reason @ (crate::limits::Reason::TimedOut | crate::limits::Reason::Cancelled)) => {
+                    Err(reason.error(inputs.limits, inputs.app, "", error))
+                }
+                _ => {
+                    let guest = String::from_utf8_lossy(&stderr.contents()).trim_end().to_string();
+                    Err(anyhow!("{error:?}\n{guest}")).context("compiling the app's sources to byte code failed")
+                }
+            },
+            Ok(()) => bail!("the byte-code pre-pass returned instead of exiting"),
+        }
+    };
+    crate::bytecode::prepare(&inputs.code_identity, &sources, compile).map(Some)
+}
+
 /// What runs: the merged module, or the interpreter and the library.
+#[derive(Clone)]
 enum Modules {
     Merged(Module),
     Linked {

@@ -1,0 +1,302 @@
+//! The byte-code pre-pass: the app's Python sources compiled to byte code
+//! before the app's import, outside the instance that is snapshotted.
+//!
+//! Without it, CPython compiles every module the app imports from source
+//! inside the one instance that pre-initialisation snapshots, on one core,
+//! and a worker compiles all of them again after an edit to one. With it:
+//!
+//! 1. [`sources`] lists the `.py` files that the import system could load
+//!    from the `-p` folders, the bindings folder and the bindings mounts
+//!    (importable names only, at most [`MAX_FILES`]). Under
+//!    [`MIN_BYTES`] of source in all, there is no pre-pass (a small app
+//!    would pay an interpreter start-up for little), so small apps build
+//!    exactly as before.
+//! 2. Each source not in the process's memo ([`CODE`], keyed by SHA-256 of
+//!    the interpreter's identity, the guest path and the source) is compiled
+//!    by `bytecode.py` in pre-pass instances of the interpreter, one per
+//!    rayon thread at most (`RAYON_NUM_THREADS`), into a hash-based pyc.
+//! 3. The pycs are mounted as the `__pycache__` folders next to their
+//!    sources, where CPython's `SourceFileLoader` looks, checks the source
+//!    hash and loads the byte code instead of compiling.
+//!
+//! The snapshot then depends only on the pyc bytes, which depend only on
+//! each source and its guest path (see `bytecode.py`): a worker that reuses
+//! the pycs of unchanged modules, a one-shot build that compiles all of
+//! them, and builds with any number of threads write byte-identical
+//! components.
+
+use anyhow::{Context, Result};
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The guest module that compiles (the stand-in bindings package's
+/// registry, see its docstring).
+const COMPILER_SOURCE: &str = include_str!("bytecode.py");
+/// Guest folder of a pre-pass instance's inputs and outputs.
+pub(crate) const GUEST_DIR: &str = "/componentize-py-prepass";
+/// The stand-in bindings package that a pre-pass instance imports.
+pub(crate) const PACKAGE: &str = "_componentize_py_prepass";
+/// Below this much source in all, no pre-pass.
+pub const MIN_BYTES: u64 = 256 << 10;
+/// At most this many sources are listed (in path order).
+pub const MAX_FILES: usize = 20_000;
+/// At most this many folder entries are looked at in all.
+const MAX_ENTRIES: usize = 200_000;
+/// Folders deeper than this below a `-p` folder are not listed.
+const MAX_DEPTH: usize = 16;
+/// Source bytes per pre-pass instance before a second one pays off.
+const BYTES_PER_INSTANCE: u64 = 128 << 10;
+/// CPython 3.11's `sys.implementation.cache_tag`.
+const CACHE_TAG: &str = "cpython-311";
+/// Most pyc bytes the process keeps (least recently used dropped first).
+const MEMO_MAX_BYTES: usize = 256 << 20;
+
+/// A Python source the import may load.
+pub(crate) struct Source {
+    /// Where the guest sees it (the path the import compiles it under).
+    pub guest: String,
+    /// Where it is on the host.
+    host: PathBuf,
+    /// Its size when listed.
+    len: u64,
+    /// Its contents ([`read`]).
+    pub bytes: Vec<u8>,
+}
+
+/// The sources below `roots` (host folder, guest path), in order, not read
+/// yet; a guest path below a later root's guest path is left to that root
+/// (a mount shadows what it covers).
+pub(crate) fn sources(roots: &[(PathBuf, String)]) -> Vec<Source> {
+    let mut found: BTreeMap<String, (PathBuf, u64)> = BTreeMap::new();
+    let mut budget = MAX_ENTRIES;
+    for (host, guest) in roots {
+        found.retain(|path, _| !path.starts_with(&format!("{guest}/")));
+        walk(host, guest, 0, &mut found, &mut budget);
+    }
+    found
+        .into_iter()
+        .take(MAX_FILES)
+        .map(|(guest, (host, len))| Source { guest, host, len, bytes: Vec::new() })
+        .collect()
+}
+
+/// Read the listed sources.
+pub(crate) fn read(sources: &mut [Source]) -> Result<()> {
+    for source in sources {
+        source.bytes = std::fs::read(&source.host).with_context(|| format!("reading `{}`", source.host.display()))?;
+    }
+    Ok(())
+}
+
+fn walk(host: &Path, guest: &str, depth: usize, found: &mut BTreeMap<String, (PathBuf, u64)>, budget: &mut usize) {
+    if depth > MAX_DEPTH || found.len() >= MAX_FILES || *budget == 0 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(host) else { return };
+    let mut entries: Vec<_> = entries.flatten().take(*budget).collect();
+    *budget -= entries.len();
+    entries.sort_by_key(|entry| entry.file_name());
+    for entry in entries {
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+        let Ok(kind) = entry.file_type() else { continue };
+        let path = entry.path();
+        let meta = if kind.is_symlink() { std::fs::metadata(&path) } else { entry.metadata() };
+        let Ok(meta) = meta else { continue };
+        if meta.is_file() {
+            if let Some(stem) = name.strip_suffix(".py") {
+                if crate::bindings::is_identifier(stem) {
+                    found.insert(format!("{guest}/{name}"), (path, meta.len()));
+                }
+            }
+        } else if meta.is_dir() && name != "__pycache__" && crate::bindings::is_identifier(&name) {
+            walk(&path, &format!("{guest}/{name}"), depth + 1, found, budget);
+        }
+    }
+}
+
+/// The pycs of a build, mounted as `__pycache__` folders.
+pub(crate) struct Prepared {
+    /// (host folder, guest `…/__pycache__`) to mount, in guest-path order.
+    pub mounts: Vec<(PathBuf, String)>,
+    /// Sources compiled by this build's pre-pass, and reused from the memo.
+    pub compiled: usize,
+    /// See `compiled`.
+    pub reused: usize,
+    /// Holds the mounted folders.
+    _dir: tempfile::TempDir,
+}
+
+/// pyc bytes by key, with a use stamp, and their total size.
+#[derive(Default)]
+struct CodeMemo {
+    entries: HashMap<crate::memo::Key, (Arc<Vec<u8>>, u64)>,
+    bytes: usize,
+    clock: u64,
+}
+
+/// The process's pycs (a persistent worker's later builds reuse them).
+static CODE: Mutex<Option<CodeMemo>> = Mutex::new(None);
+
+fn with_memo<R>(f: impl FnOnce(&mut CodeMemo) -> R) -> R {
+    let mut memo = CODE.lock().unwrap_or_else(PoisonError::into_inner);
+    f(memo.get_or_insert_with(CodeMemo::default))
+}
+
+/// Compile `sources` (a pre-pass is worth it: see [`worth_it`]) or take
+/// them from the memo, and lay the pycs out for mounting. `compile` runs
+/// one pre-pass instance over the given guest paths and returns the pyc
+/// of each that compiled; it is called on rayon's pool.
+pub(crate) fn prepare(
+    identity: &crate::memo::Key,
+    sources: &[Source],
+    compile: impl Fn(&[&str]) -> Result<Vec<Option<Vec<u8>>>> + Sync,
+) -> Result<Prepared> {
+    let keys: Vec<_> = sources
+        .iter()
+        .map(|source| crate::memo::key(&[identity, source.guest.as_bytes(), &source.bytes]))
+        .collect();
+    let mut pycs: Vec<Option<Arc<Vec<u8>>>> = with_memo(|memo| {
+        memo.clock += 1;
+        let now = memo.clock;
+        keys.iter()
+            .map(|key| {
+                memo.entries.get_mut(key).map(|entry| {
+                    entry.1 = now;
+                    entry.0.clone()
+                })
+            })
+            .collect()
+    });
+    let missing: Vec<usize> = (0..sources.len()).filter(|&i| pycs[i].is_none()).collect();
+    let reused = sources.len() - missing.len();
+    // Contiguous chunks of about equal source size, one per instance.
+    let missing_bytes: u64 = missing.iter().map(|&i| sources[i].bytes.len() as u64).sum();
+    let instances = (missing_bytes.div_ceil(BYTES_PER_INSTANCE) as usize)
+        .min(rayon::current_num_threads())
+        .min(missing.len())
+        .max(1);
+    let mut chunks: Vec<Vec<usize>> = vec![Vec::new(); instances];
+    let mut done = 0u64;
+    for &i in &missing {
+        let chunk = ((done * instances as u64) / missing_bytes.max(1)) as usize;
+        chunks[chunk.min(instances - 1)].push(i);
+        done += sources[i].bytes.len() as u64;
+    }
+    let results: Vec<Vec<Option<Vec<u8>>>> = chunks
+        .par_iter()
+        .filter(|chunk| !chunk.is_empty())
+        .map(|chunk| {
+            let paths: Vec<&str> = chunk.iter().map(|&i| sources[i].guest.as_str()).collect();
+            compile(&paths)
+        })
+        .collect::<Result<_>>()?;
+    let mut compiled = 0;
+    with_memo(|memo| {
+        let now = memo.clock;
+        for (chunk, result) in chunks.iter().filter(|chunk| !chunk.is_empty()).zip(results) {
+            for (&i, pyc) in chunk.iter().zip(result) {
+                let Some(pyc) = pyc else { continue };
+                compiled += 1;
+                let pyc = Arc::new(pyc);
+                memo.bytes += pyc.len();
+                if let Some(old) = memo.entries.insert(keys[i], (pyc.clone(), now)) {
+                    memo.bytes -= old.0.len();
+                }
+                pycs[i] = Some(pyc);
+            }
+        }
+        evict(memo);
+    });
+
+    // One host folder per guest folder that has pycs.
+    let dir = tempfile::Builder::new()
+        .prefix("componentize-py-pyc-")
+        .tempdir()
+        .context("creating a temporary folder")?;
+    let mut folders: BTreeMap<&str, PathBuf> = BTreeMap::new();
+    for (source, pyc) in sources.iter().zip(&pycs) {
+        let Some(pyc) = pyc else { continue };
+        let (folder, file) = source.guest.rsplit_once('/').context("a source path without a folder")?;
+        let stem = file.strip_suffix(".py").context("a source that is not a `.py` file")?;
+        let count = folders.len();
+        let host = folders.entry(folder).or_insert_with(|| dir.path().join(count.to_string()));
+        std::fs::create_dir_all(&*host).with_context(|| format!("creating `{}`", host.display()))?;
+        let path = host.join(format!("{stem}.{CACHE_TAG}.pyc"));
+        std::fs::write(&path, &**pyc).with_context(|| format!("writing `{}`", path.display()))?;
+    }
+    let mounts = folders
+        .into_iter()
+        .map(|(folder, host)| (host, format!("{folder}/__pycache__")))
+        .collect();
+    Ok(Prepared { mounts, compiled, reused, _dir: dir })
+}
+
+/// Whether `sources` are enough for a pre-pass to pay off.
+pub(crate) fn worth_it(sources: &[Source]) -> bool {
+    sources.iter().map(|source| source.len).sum::<u64>() >= MIN_BYTES
+}
+
+/// Drop the least recently used pycs until the memo fits its cap.
+fn evict(memo: &mut CodeMemo) {
+    if memo.bytes <= MEMO_MAX_BYTES {
+        return;
+    }
+    let mut by_age: Vec<_> = memo.entries.iter().map(|(key, (pyc, used))| (*used, *key, pyc.len())).collect();
+    by_age.sort();
+    for (_, key, len) in by_age {
+        if memo.bytes <= MEMO_MAX_BYTES {
+            break;
+        }
+        memo.entries.remove(&key);
+        memo.bytes -= len;
+    }
+}
+
+/// Lay out a pre-pass instance's folder: the stand-in bindings package
+/// (whose registry is `bytecode.py`), the list of sources and `out/`.
+pub(crate) fn instance_folder(paths: &[&str]) -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix("componentize-py-prepass-")
+        .tempdir()
+        .context("creating a temporary folder")?;
+    let package = dir.path().join(PACKAGE);
+    std::fs::create_dir_all(&package).context("creating the pre-pass package")?;
+    std::fs::create_dir_all(dir.path().join("out")).context("creating the pre-pass output folder")?;
+    std::fs::write(package.join("__init__.py"), "").context("writing the pre-pass package")?;
+    std::fs::write(package.join("_registry.py"), COMPILER_SOURCE).context("writing the pre-pass package")?;
+    std::fs::write(dir.path().join("files.txt"), paths.join("\n")).context("writing the pre-pass list")?;
+    Ok(dir)
+}
+
+/// The pycs a pre-pass instance wrote into `dir` for `count` sources.
+pub(crate) fn instance_results(dir: &Path, count: usize) -> Vec<Option<Vec<u8>>> {
+    (0..count).map(|i| std::fs::read(dir.join("out").join(format!("{i}.pyc"))).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_importable_sources_and_lets_mounts_shadow() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("app");
+        for file in ["app.py", "pkg/__init__.py", "pkg/m.py", "not-a-module.py", "pkg/__pycache__/x.py", "my-dir/y.py", "b/w.py"] {
+            let path = root.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "x = 1\n").unwrap();
+        }
+        std::fs::write(root.join("README"), "").unwrap();
+        let mount = dir.path().join("mount");
+        std::fs::create_dir_all(&mount).unwrap();
+        std::fs::write(mount.join("z.py"), "").unwrap();
+        let mut found = sources(&[(root, "/app/0".into()), (mount, "/app/0/b".into())]);
+        read(&mut found).unwrap();
+        assert_eq!(found[0].bytes, b"x = 1\n");
+        let names: Vec<_> = found.iter().map(|s| s.guest.as_str()).collect();
+        assert_eq!(names, ["/app/0/app.py", "/app/0/b/z.py", "/app/0/pkg/__init__.py", "/app/0/pkg/m.py"]);
+        assert!(!worth_it(&found));
+    }
+}
