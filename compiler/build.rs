@@ -1,6 +1,7 @@
-//! Bundles the WASI 0.2 WIT packages that the `wasmtime-wasi` crate ships, so
-//! that worlds such as `wasi:cli/command` resolve without the user copying
-//! WIT files around. The files are read from the crate's source as Cargo
+//! Bundles the WASI 0.2 and 0.3 WIT packages that the `wasmtime-wasi` and
+//! `wasmtime-wasi-http` crates ship, so that worlds such as
+//! `wasi:cli/command@0.2.0` or `wasi:http/service@0.3.0` resolve without the
+//! user copying WIT files around. The files are read from the crate's source as Cargo
 //! downloaded it (found through `cargo metadata`), never from the network.
 //!
 //! It also packs the toolchain into the binary (see [`embed_toolchain`]).
@@ -45,24 +46,42 @@ fn main() {
             .unwrap_or_else(|| panic!("{name} in the dependency graph"));
         PathBuf::from(manifest).parent().unwrap().to_path_buf()
     };
-    let deps = crate_dir("wasmtime-wasi").join("src/p2/wit/deps");
-    // wasi:http (same WASI version) ships with the `wasmtime-wasi-http` crate.
-    let http_deps = crate_dir("wasmtime-wasi-http").join("wit/deps");
-
-    // Dependency order: each package only uses the ones before it.
-    let order = ["io", "clocks", "random", "filesystem", "sockets", "cli", "http"];
+    let wasi = crate_dir("wasmtime-wasi");
+    let wasi_http = crate_dir("wasmtime-wasi-http");
+    let p2 = wasi.join("src/p2/wit/deps");
+    let p2_http = wasi_http.join("wit/deps");
+    let p3 = wasi.join("src/p3/wit/deps");
+    let p3_http = wasi_http.join("src/p3/wit/deps");
+    // (file name in messages, folder, package) in dependency order: each
+    // package only uses the ones before it. WASI 0.2 first, then WASI 0.3
+    // (the crates' `p3` WIT), so the 0.2 packages keep the ids (and file
+    // names) they had before 0.3 was bundled.
+    let packages = [
+        ("io.wit", &p2, "io"),
+        ("clocks.wit", &p2, "clocks"),
+        ("random.wit", &p2, "random"),
+        ("filesystem.wit", &p2, "filesystem"),
+        ("sockets.wit", &p2, "sockets"),
+        ("cli.wit", &p2, "cli"),
+        ("http.wit", &p2_http, "http"),
+        ("p3/clocks.wit", &p3, "clocks"),
+        ("p3/random.wit", &p3, "random"),
+        ("p3/filesystem.wit", &p3, "filesystem"),
+        ("p3/sockets.wit", &p3, "sockets"),
+        ("p3/cli.wit", &p3, "cli"),
+        ("p3/http.wit", &p3_http, "http"),
+    ];
     let mut code = String::from(
-        "/// WASI 0.2 WIT files from the `wasmtime-wasi` and `wasmtime-wasi-http`\n\
-         /// crates, in dependency order.\n\
+        "/// WASI 0.2 and 0.3 WIT files from the `wasmtime-wasi` and\n\
+         /// `wasmtime-wasi-http` crates, in dependency order (0.2 first).\n\
          pub const WASI_WIT: &[(&str, &str)] = &[\n",
     );
-    for name in order {
-        let dir = if name == "http" { &http_deps } else { &deps };
+    for (file, dir, name) in packages {
         let path = dir.join(format!("{name}.wit"));
         assert!(path.exists(), "missing {}", path.display());
         println!("cargo:rerun-if-changed={}", path.display());
         code.push_str(&format!(
-            "    (\"{name}.wit\", include_str!({:?})),\n",
+            "    ({file:?}, include_str!({:?})),\n",
             path.display().to_string()
         ));
     }

@@ -1,6 +1,7 @@
-//! Running components with the embedded Wasmtime: `wasi:cli/run`, or one
-//! exported function called with WAVE-encoded arguments, optionally under
-//! [`Limits`] (`--max-memory`, `--timeout`).
+//! Running components with the embedded Wasmtime: `wasi:cli/run` (of WASI
+//! 0.2, or 0.3's async one: [`crate::run_p3`]), or one exported function
+//! called with WAVE-encoded arguments, optionally under [`Limits`]
+//! (`--max-memory`, `--timeout`).
 
 use crate::capabilities::Capabilities;
 use crate::WasmtimeResultExt;
@@ -362,23 +363,29 @@ pub fn linker<T: WasiView + 'static>(engine: &Engine) -> Result<Linker<T>> {
 /// and the component loaded in it. A precompiled file says nothing about
 /// its functions: it is loaded by the sync engine, else by the async one.
 pub fn load_any(path: &Path, limits: &Limits) -> Result<(Engine, Component)> {
+    load_any_async(path, limits).map(|(engine, component, _)| (engine, component))
+}
+
+/// [`load_any`], also saying whether the engine is the async one.
+fn load_any_async(path: &Path, limits: &Limits) -> Result<(Engine, Component, bool)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
     if Engine::detect_precompiled(&bytes).is_some() {
         let engine = engine_for(limits, false)?;
         match load(&engine, path) {
-            Ok(component) => return Ok((engine, component)),
+            Ok(component) => return Ok((engine, component, false)),
             Err(error) => {
                 let engine = engine_for(limits, true)?;
                 return match load(&engine, path) {
-                    Ok(component) => Ok((engine, component)),
+                    Ok(component) => Ok((engine, component, true)),
                     Err(_) => Err(error),
                 };
             }
         }
     }
-    let engine = engine_for(limits, uses_async(&bytes))?;
+    let async_ = uses_async(&bytes);
+    let engine = engine_for(limits, async_)?;
     let component = load(&engine, path)?;
-    Ok((engine, component))
+    Ok((engine, component, async_))
 }
 
 /// How many compiled components the on-disk cache keeps.
@@ -441,8 +448,13 @@ pub fn run(
     limits: &Limits,
     capabilities: &Capabilities,
 ) -> Result<()> {
-    let (engine, component) = load_any(path, limits)?;
-    let linker = linker(&engine)?;
+    let (engine, component, async_) = load_any_async(path, limits)?;
+    let mut linker = linker(&engine)?;
+    // A component of the async ABI may import WASI 0.3 (next to the 0.2
+    // its Python stdio uses).
+    if async_ {
+        crate::run_p3::add_to_linker(&mut linker)?;
+    }
     let mut argv = vec![path.display().to_string()];
     argv.extend(args.iter().cloned());
     let mut store = store_granting(&engine, &argv, limits, capabilities)?;
@@ -473,6 +485,9 @@ async fn run_in(
     linker: &Linker<Host>,
     invoke: &[String],
 ) -> Result<()> {
+    if invoke.is_empty() && crate::run_p3::exports_run(store.engine(), component) {
+        return crate::run_p3::run_command(store, component, linker).await;
+    }
     if invoke.is_empty() {
         let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut *store, component, linker)
             .await

@@ -1,6 +1,8 @@
 //! `componentize-py serve`: an HTTP/1.1 server that hands each request to a
 //! `wasi:http/proxy` component's `wasi:http/incoming-handler`, on the
-//! embedded Wasmtime and `wasmtime-wasi-http` (as `wasmtime serve` does).
+//! embedded Wasmtime and `wasmtime-wasi-http` (as `wasmtime serve` does), or
+//! to a `wasi:http/service@0.3.0` component's async `wasi:http/handler`
+//! ([`crate::serve_p3`]).
 //!
 //! The component is compiled once and pre-instantiated ([`ProxyPre`]); each
 //! request gets a fresh store and instance, so requests share no guest
@@ -27,6 +29,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::handler::ProxyHandler;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
@@ -36,9 +39,29 @@ use wasmtime_wasi_http::{
 /// Up to this size a memory image is always made copy-on-write mappable.
 const DENSE_IMAGE_SIZE: u64 = 256 << 20;
 
+/// The engine of `serve`: epoch checks in the compiled code only when a
+/// `timeout` needs them; Wasmtime's concurrency support only for a
+/// component of the async ABI (`async_`).
+fn engine(timeout: Option<Duration>, async_: bool) -> Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(timeout.is_some());
+    // The snapshot's memory image spans some 18 MiB, more than twice its
+    // data; under Wasmtime's default 16 MiB limit it would copy the data
+    // segments into every instance (measured: 5 ms of a 7.4 ms request)
+    // instead of mapping one copy-on-write image (60 µs).
+    config.memory_guaranteed_dense_image_size(DENSE_IMAGE_SIZE);
+    // wasi:http 0.2 proxies (no async ABI): calls stay off Wasmtime's task
+    // machinery, as before the `component-model-async` feature.
+    config.concurrency_support(async_);
+    if async_ {
+        config.wasm_component_model_async(true);
+    }
+    Engine::new(&config).anyhow().context("creating the Wasmtime engine")
+}
+
 /// Per-request host state: WASI (stdio inherited from the server), HTTP,
 /// and their resource table.
-struct RequestHost {
+pub struct RequestHost {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: Outgoing,
@@ -48,6 +71,21 @@ struct RequestHost {
 /// Hooks that keep `wasmtime-wasi-http`'s defaults except outgoing requests,
 /// which [`crate::outgoing::Client::send`] sends.
 struct Outgoing(crate::outgoing::Client);
+
+impl RequestHost {
+    /// The state of one request: stdio inherited, `name` as `argv[0]`,
+    /// outgoing requests through `client`.
+    fn new(name: &str, client: crate::outgoing::Client) -> Self {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.inherit_stdio().arg(name);
+        RequestHost {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            hooks: Outgoing(client),
+            table: ResourceTable::new(),
+        }
+    }
+}
 
 impl WasiHttpHooks for Outgoing {
     fn send_request(
@@ -91,9 +129,15 @@ impl WasiHttpView for RequestHost {
     }
 }
 
+/// The component's handler: a WASI 0.2 proxy's, or a WASI 0.3 service's.
+enum Handler {
+    P2(ProxyPre<RequestHost>),
+    P3(ProxyHandler<crate::serve_p3::Service>),
+}
+
 /// What every connection task shares.
 struct Server {
-    pre: ProxyPre<RequestHost>,
+    handler: Handler,
     /// The component's path, the guest's `argv[0]`.
     name: String,
     /// `--timeout`: the most a request's handler may take.
@@ -104,7 +148,7 @@ struct Server {
 
 /// With `--timeout`, the engine's epoch advances every `EPOCH_TICK`; a
 /// request's store traps once its deadline (in ticks) has passed.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// `componentize-py serve`: serve HTTP on `addr` with the component at
 /// `path` until Ctrl-C. Prints `Serving HTTP on http://ADDR/` (the bound
@@ -113,35 +157,52 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// certificates in `tls_ca_files`.
 pub fn serve(path: &Path, addr: SocketAddr, timeout: Option<Duration>, tls_ca_files: &[PathBuf]) -> Result<()> {
     let client = crate::outgoing::Client::new(tls_ca_files)?;
-    let mut config = Config::new();
-    // Epoch checks in the compiled code only when a timeout needs them.
-    config.epoch_interruption(timeout.is_some());
-    // The snapshot's memory image spans some 18 MiB, more than twice its
-    // data; under Wasmtime's default 16 MiB limit it would copy the data
-    // segments into every instance (measured: 5 ms of a 7.4 ms request)
-    // instead of mapping one copy-on-write image (60 µs).
-    config.memory_guaranteed_dense_image_size(DENSE_IMAGE_SIZE);
-    // wasi:http 0.2 proxies only (no async ABI): calls stay off Wasmtime's
-    // task machinery, as before the `component-model-async` feature.
-    config.concurrency_support(false);
-    let engine = Engine::new(&config).anyhow().context("creating the Wasmtime engine")?;
-    // Its own cache entry: the setting above changes the compiled artifact
-    // but not Wasmtime's compatibility hash.
-    let component = load_tagged(&engine, path, "serve-dense-image")?;
+    // A component of the async ABI (a WASI 0.3 service) needs the engine's
+    // concurrency support; a precompiled file is tried with either.
+    let bytes = std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
+    let (engine, component) = if Engine::detect_precompiled(&bytes).is_some() {
+        let sync_engine = engine(timeout, false)?;
+        match load_tagged(&sync_engine, path, "serve-dense-image") {
+            Ok(component) => (sync_engine, component),
+            Err(error) => {
+                let async_engine = engine(timeout, true)?;
+                let component = load_tagged(&async_engine, path, "serve-dense-image").map_err(|_| error)?;
+                (async_engine, component)
+            }
+        }
+    } else {
+        let engine = engine(timeout, crate::run::uses_async(&bytes))?;
+        // Its own cache entry: the dense-image setting changes the compiled
+        // artifact but not Wasmtime's compatibility hash.
+        let component = load_tagged(&engine, path, "serve-dense-image")?;
+        (engine, component)
+    };
     let mut linker: Linker<RequestHost> = crate::run::linker(&engine)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .anyhow()
         .context("adding WASI HTTP to the linker")?;
+    let p3 = crate::serve_p3::exports_handler(&engine, &component);
+    if p3 {
+        crate::serve_p3::add_to_linker(&mut linker)?;
+    }
     let pre = linker
         .instantiate_pre(&component)
         .anyhow()
         .with_context(|| format!("linking `{}`", path.display()))?;
-    let pre = ProxyPre::new(pre).anyhow().with_context(|| {
-        format!(
-            "`{}` does not export `wasi:http/incoming-handler` (build it for the world `wasi:http/proxy`)",
-            path.display()
-        )
-    })?;
+    let name = path.display().to_string();
+    let handler = if p3 {
+        let (name, client) = (name.clone(), client.clone());
+        let new_host = move || RequestHost::new(&name, client.clone());
+        Handler::P3(crate::serve_p3::Service::new(pre, new_host, timeout).with_context(|| format!("`{}`", path.display()))?)
+    } else {
+        Handler::P2(ProxyPre::new(pre).anyhow().with_context(|| {
+            format!(
+                "`{}` does not export `wasi:http/incoming-handler` (build it for the world \
+                 `wasi:http/proxy`) nor `wasi:http/handler@0.3.0` (world `wasi:http/service@0.3.0`)",
+                path.display()
+            )
+        })?)
+    };
     if timeout.is_some() {
         let engine = engine.clone();
         std::thread::Builder::new()
@@ -153,8 +214,8 @@ pub fn serve(path: &Path, addr: SocketAddr, timeout: Option<Duration>, tls_ca_fi
             .context("starting the timeout thread")?;
     }
     let server = Arc::new(Server {
-        pre,
-        name: path.display().to_string(),
+        handler,
+        name,
         timeout,
         client,
     });
@@ -222,7 +283,11 @@ impl Server {
         request: hyper::Request<hyper::body::Incoming>,
     ) -> Result<hyper::Response<HyperOutgoingBody>, std::convert::Infallible> {
         let what = format!("{} {}", request.method(), request.uri());
-        match self.handle_in_guest(request).await {
+        let response = match &self.handler {
+            Handler::P2(pre) => self.handle_in_guest(pre, request).await,
+            Handler::P3(handler) => crate::serve_p3::handle(handler, what.clone(), request).await,
+        };
+        match response {
             Ok(response) => Ok(response),
             Err(error) => {
                 let mut message = format!("componentize-py serve: {what}: {error}");
@@ -235,21 +300,13 @@ impl Server {
         }
     }
 
+    /// One request to a WASI 0.2 proxy.
     async fn handle_in_guest(
         &self,
+        pre: &ProxyPre<RequestHost>,
         request: hyper::Request<hyper::body::Incoming>,
     ) -> Result<hyper::Response<HyperOutgoingBody>> {
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.inherit_stdio().arg(&self.name);
-        let mut store = Store::new(
-            self.pre.engine(),
-            RequestHost {
-                wasi: wasi.build(),
-                http: WasiHttpCtx::new(),
-                hooks: Outgoing(self.client.clone()),
-                table: ResourceTable::new(),
-            },
-        );
+        let mut store = Store::new(pre.engine(), RequestHost::new(&self.name, self.client.clone()));
         if let Some(timeout) = self.timeout {
             let ticks = timeout.as_nanos() / EPOCH_TICK.as_nanos() + 1;
             store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
@@ -268,7 +325,7 @@ impl Server {
             .new_response_outparam(sender)
             .anyhow()
             .context("creating the response slot")?;
-        let pre = self.pre.clone();
+        let pre = pre.clone();
         // The guest runs in its own task: it may go on writing the body
         // after it has set the response.
         let task = tokio::task::spawn(async move {
@@ -314,7 +371,7 @@ impl Server {
 }
 
 /// What a request stopped by `--timeout` reports.
-fn timed_out(timeout: Duration) -> String {
+pub(crate) fn timed_out(timeout: Duration) -> String {
     format!("the handler ran longer than --timeout {timeout:?} and was stopped")
 }
 

@@ -546,9 +546,21 @@ fn select_world(resolve: &Resolve, main: &[PackageId], name: Option<&str>) -> Re
 
 fn compatible_world(resolve: &Resolve, name: &str) -> Option<WorldId> {
     let (pkg, rest) = name.split_once('/')?;
-    let (world, version) = rest.split_once('@')?;
-    let wanted = semver::Version::parse(version).ok()?;
     let (namespace, pkg_name) = pkg.split_once(':')?;
+    let Some((world, version)) = rest.split_once('@') else {
+        // No version, and the package is there in several (WASI 0.2 and
+        // 0.3 are bundled): the oldest with that world, so that
+        // `wasi:cli/command` stays WASI 0.2 and `wasi:http/service` (0.3
+        // only) is found.
+        return resolve
+            .package_names
+            .iter()
+            .filter(|(n, _)| n.namespace == namespace && n.name == pkg_name)
+            .filter_map(|(n, id)| Some((n.version.clone()?, *resolve.packages[*id].worlds.get(rest)?)))
+            .min_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, world)| world);
+    };
+    let wanted = semver::Version::parse(version).ok()?;
     let found = newest_compatible(resolve, namespace, pkg_name, &wanted)?;
     let id = resolve.package_names[&found];
     resolve.packages[id].worlds.get(world).copied()
@@ -590,6 +602,28 @@ mod tests {
         std::fs::write(dir.path().join("w.wit"), "package a:b; world w {}").unwrap();
         let (resolve, world) = resolve(&options(dir.path(), "wasi:cli/command@0.2.0")).unwrap();
         assert_eq!(resolve.worlds[world].name, "command");
+    }
+
+    #[test]
+    fn wasi_0_3_worlds_are_found_among_bundled_packages() {
+        let mut resolve = Resolve::default();
+        add_wasi(&mut resolve).unwrap();
+        // Any main package: the names are fully qualified.
+        let main = [*resolve.package_names.values().next().unwrap()];
+        for (name, world, version) in [
+            ("wasi:cli/command@0.3.0", "command", "0.3.0"),
+            ("wasi:http/service@0.3.0", "service", "0.3.0"),
+            // Without a version: the oldest bundled version that has it.
+            ("wasi:cli/command", "command", "0.2."),
+            ("wasi:http/proxy", "proxy", "0.2."),
+            ("wasi:http/service", "service", "0.3.0"),
+        ] {
+            let id = select_world(&resolve, &main, Some(name)).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let w = &resolve.worlds[id];
+            let package = &resolve.packages[w.package.unwrap()].name;
+            assert_eq!(w.name, world, "{name}");
+            assert!(package.version.as_ref().unwrap().to_string().starts_with(version), "{name}: {package}");
+        }
     }
 
     #[test]
