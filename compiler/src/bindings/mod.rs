@@ -51,7 +51,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{Context, Result};
 use wit_parser::{InterfaceId, Resolve, WorldId};
 
-use naming::{check_identifier, world_interfaces, RESERVED};
+use naming::{check_identifier, world_interfaces};
 use pyfile::Module;
 
 /// Default name of the generated package (upstream's). The runtime imports
@@ -307,9 +307,6 @@ struct Generator<'a> {
     /// the interface is imported (an exported twin re-exports them), else the
     /// `exports` one.
     type_homes: HashMap<InterfaceId, Module>,
-    /// Name under which a module is imported where it is used qualified
-    /// (`from ..imports import foo` then `foo.Point`).
-    module_aliases: HashMap<String, String>,
     /// Index of each imported function in `metadata.import_funcs`.
     import_indexes: HashMap<FunctionKey, usize>,
 }
@@ -356,30 +353,6 @@ impl<'a> Generator<'a> {
             );
         }
 
-        // A module is imported under its own name unless that name is
-        // ambiguous (an interface both imported and exported, or a clash with
-        // a name the module uses itself); then `imports_`/`exports_` is kept.
-        let mut leaf_counts: HashMap<&str, usize> = HashMap::new();
-        for interface in imports.iter().chain(&exports) {
-            *leaf_counts.entry(interface.module_name.as_str()).or_default() += 1;
-        }
-        let mut module_aliases = HashMap::new();
-        module_aliases.insert(String::new(), package.to_string());
-        for (direction, list) in [("imports", &imports), ("exports", &exports)] {
-            for interface in list {
-                let leaf = &interface.module_name;
-                let alias = if leaf_counts[leaf.as_str()] == 1
-                    && leaf != package
-                    && !RESERVED.contains(&leaf.as_str())
-                {
-                    leaf.clone()
-                } else {
-                    format!("{direction}_{leaf}")
-                };
-                module_aliases.insert(format!("{direction}.{leaf}"), alias);
-            }
-        }
-
         let import_indexes = metadata
             .import_funcs
             .iter()
@@ -398,7 +371,6 @@ impl<'a> Generator<'a> {
             imports,
             exports,
             type_homes,
-            module_aliases,
             import_indexes,
         })
     }
