@@ -123,7 +123,7 @@ pub struct BindingsMount {
 /// The command line's WIT and naming options with the libraries' added:
 /// their WIT folders, interface names (the command line's win) and
 /// `full_names`; and where the generated package goes for each library
-/// that sets `bindings`.
+/// that sets `bindings` (a tree of modules re-exporting the package's).
 ///
 /// `module_worlds` are upstream's `-m MODULE=WORLD`: the world to take from
 /// package MODULE's WIT folder (an error when MODULE has no file or no
@@ -175,19 +175,9 @@ pub fn apply(
             module: library.module.clone(),
         });
     }
-    // One library asking for the bindings gets the package itself, named
-    // after its folder; with several, the package keeps its own name and
-    // each folder gets a copy of its module tree re-exporting it.
-    if let [only] = mounts.as_slice() {
-        if let Some(explicit) = &naming.world_module {
-            bail!(
-                "--world-module `{explicit}` conflicts with package `{}`, whose {FILE_NAME} puts the bindings at `{}`",
-                only.module,
-                only.package
-            );
-        }
-        naming.mounted_package = Some(only.package.clone());
-    }
+    // As upstream, the package keeps its own name (`wit_world`, or
+    // `--world-module`); each `bindings` folder gets a tree of modules
+    // re-exporting it, so that every SDK sees the same classes.
     Ok((wit, naming, mounts))
 }
 

@@ -68,10 +68,6 @@ pub struct Options {
     /// the package name in UpperCamelCase, `WitWorld`, `Tests` for
     /// `--world-module tests`).
     pub world_module: Option<String>,
-    /// Where a dependency's `componentize-py.toml` wants the package
-    /// (`sdk.bindings`, see `config`): the package's name instead of
-    /// `world_module`, which keeps naming the world-level class.
-    pub mounted_package: Option<String>,
     /// `(interface, module name)`: the module (and, for an export, Protocol
     /// class) name of an imported interface, the interface spelled as in the
     /// component (`ns:pkg/iface@version`, or the plain name of a world-level
@@ -87,10 +83,7 @@ pub struct Options {
 impl Options {
     /// The generated package's name.
     pub fn package(&self) -> &str {
-        self.mounted_package
-            .as_deref()
-            .or(self.world_module.as_deref())
-            .unwrap_or(DEFAULT_WORLD_MODULE)
+        self.world_module.as_deref().unwrap_or(DEFAULT_WORLD_MODULE)
     }
 
     /// The class the app defines for the world-level exports (and the
