@@ -8,9 +8,9 @@
 //! - `wit_directory = "wit"`: a WIT folder whose world is merged into the
 //!   component's world (the folder's only world, or the one named with `-w`);
 //! - `bindings = "bindings"`: where the package imports the generated bindings
-//!   from: the generated package becomes `<package>.<bindings>` (dots for
-//!   slashes) and is mounted at that folder while building (the folder must
-//!   exist; bindings generated there for an IDE are shadowed);
+//!   from: a tree of modules re-exporting the generated package (`wit_world`)
+//!   is mounted at that folder (`<package>.<bindings>`) while building (the
+//!   folder must exist; bindings generated there for an IDE are shadowed);
 //! - `import_interface_names`, `export_interface_names`: tables
 //!   `"ns:pkg/iface@ver" = "module"`, as `--import-interface-name`;
 //! - `full_names = true`, as `--full-names`.
