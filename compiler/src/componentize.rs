@@ -108,10 +108,9 @@ pub fn componentize_with(
         vec![(bundle::MODULE_FILE.to_string(), bundle::SOURCE.to_string()), bindings::types_module_file()];
     support.extend(bindings::async_support_files(&resolve, world));
     write_files(bundled.path(), &support)?;
-    // The bindings go on the path, or over the folder where a dependency's
-    // componentize-py.toml wants them (`config::BindingsMount`); with
-    // several such dependencies, each folder gets a tree of modules
-    // re-exporting the package's. Those folders live as long as
+    // The bindings go on the path; each folder where a dependency's
+    // componentize-py.toml wants them (`config::BindingsMount`) gets a tree
+    // of modules re-exporting the package's. Those folders live as long as
     // `_library_bindings`.
     let mut mounts = Vec::new();
     let mut _library_bindings = Vec::new();
@@ -126,15 +125,9 @@ pub fn componentize_with(
         _library_bindings.push(dir);
         Ok(())
     };
-    match bindings_mount.as_slice() {
-        [] => write_files(bundled.path(), &files)?,
-        [only] => mount(&files, only)?,
-        several => {
-            write_files(bundled.path(), &files)?;
-            for at in several {
-                mount(&bindings::alias_package(&files, naming.package(), &at.package), at)?;
-            }
-        }
+    write_files(bundled.path(), &files)?;
+    for at in &bindings_mount {
+        mount(&bindings::alias_package(&files, naming.package(), &at.package), at)?;
     }
     lap(&mut report, "bindings");
 

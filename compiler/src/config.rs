@@ -8,9 +8,9 @@
 //! - `wit_directory = "wit"`: a WIT folder whose world is merged into the
 //!   component's world (the folder's only world, or the one named with `-w`);
 //! - `bindings = "bindings"`: where the package imports the generated bindings
-//!   from: the generated package becomes `<package>.<bindings>` (dots for
-//!   slashes) and is mounted at that folder while building (the folder must
-//!   exist; bindings generated there for an IDE are shadowed);
+//!   from: a tree of modules re-exporting the generated package (`wit_world`)
+//!   is mounted at that folder (`<package>.<bindings>`) while building (the
+//!   folder must exist; bindings generated there for an IDE are shadowed);
 //! - `import_interface_names`, `export_interface_names`: tables
 //!   `"ns:pkg/iface@ver" = "module"`, as `--import-interface-name`;
 //! - `full_names = true`, as `--full-names`.
@@ -123,7 +123,7 @@ pub struct BindingsMount {
 /// The command line's WIT and naming options with the libraries' added:
 /// their WIT folders, interface names (the command line's win) and
 /// `full_names`; and where the generated package goes for each library
-/// that sets `bindings`.
+/// that sets `bindings` (a tree of modules re-exporting the package's).
 ///
 /// `module_worlds` are upstream's `-m MODULE=WORLD`: the world to take from
 /// package MODULE's WIT folder (an error when MODULE has no file or no
@@ -175,19 +175,9 @@ pub fn apply(
             module: library.module.clone(),
         });
     }
-    // One library asking for the bindings gets the package itself, named
-    // after its folder; with several, the package keeps its own name and
-    // each folder gets a copy of its module tree re-exporting it.
-    if let [only] = mounts.as_slice() {
-        if let Some(explicit) = &naming.world_module {
-            bail!(
-                "--world-module `{explicit}` conflicts with package `{}`, whose {FILE_NAME} puts the bindings at `{}`",
-                only.module,
-                only.package
-            );
-        }
-        naming.mounted_package = Some(only.package.clone());
-    }
+    // As upstream, the package keeps its own name (`wit_world`, or
+    // `--world-module`); each `bindings` folder gets a tree of modules
+    // re-exporting it, so that every SDK sees the same classes.
     Ok((wit, naming, mounts))
 }
 

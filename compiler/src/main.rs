@@ -442,7 +442,6 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
     let toolchain = cli.toolchain.map(|dir| rebase(base, dir));
     let naming = bindings::Options {
         world_module: cli.world_module,
-        mounted_package: None,
         import_interface_names: cli.import_interface_name,
         export_interface_names: cli.export_interface_name,
         full_names: cli.full_names,

@@ -253,17 +253,37 @@ fn componentize_py_toml_of_a_dependency_brings_its_wit_and_names() {
         invoke(&included, &[r#"greet("z")"#, "hello()"]),
         "\"Hi, z (clock ok)\"\n\"hello, and the SDK exports Greeting\"\n"
     );
+}
 
-    // The dependency decides where the bindings go: --world-module conflicts.
-    let out = included.to_str().unwrap();
-    let output = componentize_py(
-        &fixture,
-        &["--world-module", "mine", "componentize", "app", "-p", ".", "-p", "deps", "-o", out],
-    );
-    assert!(!output.status.success());
-    assert!(
-        text(&output.stderr).contains("--world-module `mine` conflicts with package `greeter_sdk`"),
-        "{}",
-        text(&output.stderr)
-    );
+/// One dependency setting `bindings`, as upstream 0.25.1: the app's package
+/// stays `wit_world` (or `--world-module`'s, with its class `Tests`) and the
+/// SDK imports its bindings from `greeter_sdk.bindings`, the same classes.
+/// Upstream-style apps, written here.
+#[test]
+fn one_sdk_with_bindings_leaves_the_world_module_to_the_app() {
+    let fixture = repo().join("tests/fixtures/sdk");
+    let deps = fixture.join("deps");
+    let tmp = tempfile::tempdir().unwrap();
+    for (module, class, args) in [("wit_world", "WitWorld", vec![]), ("tests", "Tests", vec!["--world-module", "tests"])] {
+        let dir = tmp.path().join(module);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::copy(fixture.join("app.wit"), dir.join("app.wit")).unwrap();
+        let app = format!(
+            "import {module}\n\
+             from {module} import exports\n\
+             from greeter_sdk import GreeterBase\n\
+             from greeter_sdk.bindings import exports as sdk_exports\n\n\
+             class Greeting(GreeterBase):\n    salutation = \"Hey\"\n\n\
+             class {class}({module}.{class}):\n    def hello(self) -> str:\n        \
+             return f\"{module}: same classes {{exports.Greeting is sdk_exports.Greeting}}\"\n"
+        );
+        std::fs::write(dir.join("app.py"), app).unwrap();
+        let wasm = tmp.path().join(format!("{module}.wasm"));
+        build(&dir, Some("app.wit"), "app", Some(&deps), &args, &wasm);
+        assert_eq!(
+            invoke(&wasm, &[r#"greet("x")"#, "hello()"]),
+            format!("\"Hey, x (clock ok)\"\n\"{module}: same classes True\"\n"),
+            "{module}"
+        );
+    }
 }

@@ -50,9 +50,12 @@ impl<'a> Generator<'a> {
         Ok(module_level_name(name.to_upper_camel_case()))
     }
 
-    /// A reference to the named type `id` from `file`, importing its module
-    /// when it lives elsewhere.
+    /// A reference to the named type `id` from `file`, through the module
+    /// defining it when that is another one (`host.Counter`, binding `host`
+    /// there, as upstream). A type that is another named type (`use
+    /// host.{counter}`) is spelled as the one it names.
     pub(super) fn type_ref(&self, id: TypeId, file: &mut PyFile) -> Result<String> {
+        let id = self.definition(id);
         if file.self_resource == Some(id) {
             return Ok("Self".into());
         }
@@ -61,12 +64,19 @@ impl<'a> Generator<'a> {
         if home == file.module {
             return Ok(name);
         }
-        let alias = self
-            .module_aliases
-            .get(&home.path)
-            .with_context(|| format!("no alias for module `{}`", home.path))?;
-        file.import_module(&home, alias);
-        Ok(format!("{alias}.{name}"))
+        Ok(format!("{}.{name}", file.module_ref(&home)))
+    }
+
+    /// The named type that `id` ends at through aliases of named types
+    /// (`use other.{point}` is `other`'s `point`).
+    pub(super) fn definition(&self, mut id: TypeId) -> TypeId {
+        while let TypeDefKind::Type(Type::Id(target)) = self.resolve.types[id].kind {
+            if self.resolve.types[target].name.is_none() {
+                break;
+            }
+            id = target;
+        }
+        id
     }
 
     /// The Python annotation of a WIT type, as seen from `file`.

@@ -184,6 +184,8 @@ impl<'a> Generator<'a> {
             }
         }
         body.push_str("]\n");
+        file.body = body;
+        file.bind_module_refs();
 
         let mut contents = String::from(
             "\"\"\"\nThe Python objects behind the bindings library's type and export tables,\n\
@@ -195,7 +197,7 @@ impl<'a> Generator<'a> {
             writeln!(contents, "{line}")?;
         }
         contents.push('\n');
-        contents.push_str(&body);
+        contents.push_str(&file.body);
         Ok((file.module.file_path(), contents))
     }
 

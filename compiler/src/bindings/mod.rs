@@ -52,7 +52,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::{Context, Result};
 use wit_parser::{InterfaceId, Resolve, WorldId};
 
-use naming::{check_identifier, world_interfaces, RESERVED};
+use naming::{check_identifier, world_interfaces};
 use pyfile::Module;
 
 /// Default name of the generated package (upstream's). The runtime imports
@@ -69,10 +69,6 @@ pub struct Options {
     /// the package name in UpperCamelCase, `WitWorld`, `Tests` for
     /// `--world-module tests`).
     pub world_module: Option<String>,
-    /// Where a dependency's `componentize-py.toml` wants the package
-    /// (`sdk.bindings`, see `config`): the package's name instead of
-    /// `world_module`, which keeps naming the world-level class.
-    pub mounted_package: Option<String>,
     /// `(interface, module name)`: the module (and, for an export, Protocol
     /// class) name of an imported interface, the interface spelled as in the
     /// component (`ns:pkg/iface@version`, or the plain name of a world-level
@@ -88,10 +84,7 @@ pub struct Options {
 impl Options {
     /// The generated package's name.
     pub fn package(&self) -> &str {
-        self.mounted_package
-            .as_deref()
-            .or(self.world_module.as_deref())
-            .unwrap_or(DEFAULT_WORLD_MODULE)
+        self.world_module.as_deref().unwrap_or(DEFAULT_WORLD_MODULE)
     }
 
     /// The class the app defines for the world-level exports (and the
@@ -321,9 +314,6 @@ struct Generator<'a> {
     /// the interface is imported (an exported twin re-exports them), else the
     /// `exports` one.
     type_homes: HashMap<InterfaceId, Module>,
-    /// Name under which a module is imported where it is used qualified
-    /// (`from ..imports import foo` then `foo.Point`).
-    module_aliases: HashMap<String, String>,
     /// Index of each imported function in `metadata.import_funcs`.
     import_indexes: HashMap<FunctionKey, usize>,
 }
@@ -370,30 +360,6 @@ impl<'a> Generator<'a> {
             );
         }
 
-        // A module is imported under its own name unless that name is
-        // ambiguous (an interface both imported and exported, or a clash with
-        // a name the module uses itself); then `imports_`/`exports_` is kept.
-        let mut leaf_counts: HashMap<&str, usize> = HashMap::new();
-        for interface in imports.iter().chain(&exports) {
-            *leaf_counts.entry(interface.module_name.as_str()).or_default() += 1;
-        }
-        let mut module_aliases = HashMap::new();
-        module_aliases.insert(String::new(), package.to_string());
-        for (direction, list) in [("imports", &imports), ("exports", &exports)] {
-            for interface in list {
-                let leaf = &interface.module_name;
-                let alias = if leaf_counts[leaf.as_str()] == 1
-                    && leaf != package
-                    && !RESERVED.contains(&leaf.as_str())
-                {
-                    leaf.clone()
-                } else {
-                    format!("{direction}_{leaf}")
-                };
-                module_aliases.insert(format!("{direction}.{leaf}"), alias);
-            }
-        }
-
         let import_indexes = metadata
             .import_funcs
             .iter()
@@ -412,7 +378,6 @@ impl<'a> Generator<'a> {
             imports,
             exports,
             type_homes,
-            module_aliases,
             import_indexes,
         })
     }

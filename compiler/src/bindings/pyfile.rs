@@ -1,7 +1,14 @@
 //! One Python module being written ([`PyFile`]), its place in the package
 //! ([`Module`]) and the text helpers every module uses.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::naming::RESERVED;
+
+/// Around a module's path in a body: a reference to that module, replaced
+/// by the name the module is bound under (see [`PyFile::module_ref`]).
+const REF_START: char = '\u{1}';
+const REF_END: char = '\u{2}';
 
 /// A module of the generated package, as its dotted path below `wit_world`
 /// (`""` is the package itself, `"imports.foo"` is `wit_world/imports/foo.py`).
@@ -81,6 +88,8 @@ pub(super) struct PyFile {
     /// Whether the body names the stream and future classes of
     /// `componentize_py_async_support`.
     pub(super) uses_streams: bool,
+    /// The modules the body refers to ([`PyFile::module_ref`]), by path.
+    module_refs: BTreeMap<String, Module>,
 }
 
 impl PyFile {
@@ -93,6 +102,49 @@ impl PyFile {
             uses_async: false,
             self_resource: None,
             uses_streams: false,
+            module_refs: BTreeMap::new(),
+        }
+    }
+
+    /// A reference to module `target` for the body (`<ref>.Point`): a
+    /// placeholder that [`PyFile::bind_module_refs`] turns into the name the
+    /// module is bound under.
+    pub(super) fn module_ref(&mut self, target: &Module) -> String {
+        self.module_refs.insert(target.path.clone(), target.clone());
+        format!("{REF_START}{}{REF_END}", target.path)
+    }
+
+    /// Bind each module the body refers to, as upstream does, under its own
+    /// name (`from ..imports import host`, then `host.Counter`), so that
+    /// `wit_world.host` is the `host` module too. A name that two of those
+    /// modules share, that the module defines itself or that generated
+    /// modules use (`int`, `dataclass`, ...) is qualified with the folder
+    /// instead (`imports_api`). The package itself is `import wit_world`.
+    pub(super) fn bind_module_refs(&mut self) {
+        let refs = std::mem::take(&mut self.module_refs);
+        let leaf = |path: &str| path.rsplit('.').next().unwrap_or(path).to_string();
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for path in refs.keys() {
+            *counts.entry(leaf(path)).or_default() += 1;
+        }
+        for (path, module) in &refs {
+            let local = if path.is_empty() {
+                module.package.clone()
+            } else {
+                let name = leaf(path);
+                let root = module.package.split('.').next().unwrap_or_default();
+                if counts[&name] == 1
+                    && !RESERVED.contains(&name.as_str())
+                    && name != root
+                    && !defines(&self.body, &name)
+                {
+                    name
+                } else {
+                    path.replace('.', "_")
+                }
+            };
+            self.import_module(module, &local);
+            self.body = self.body.replace(&format!("{REF_START}{path}{REF_END}"), &local);
         }
     }
 
@@ -124,7 +176,8 @@ impl PyFile {
     }
 
     /// The module's path and contents, with `docs` as its docstring.
-    pub(super) fn finish(self, docs: Option<&str>) -> (String, String) {
+    pub(super) fn finish(mut self, docs: Option<&str>) -> (String, String) {
+        self.bind_module_refs();
         let mut contents = docstring(docs, 0);
         contents.push_str("from __future__ import annotations\n\n");
         contents.push_str(&standard_imports(&self.body));
@@ -156,6 +209,20 @@ impl PyFile {
         }
         (self.module.file_path(), contents)
     }
+}
+
+/// Whether `body` defines `name` at module level (a class, function or
+/// assignment).
+fn defines(body: &str, name: &str) -> bool {
+    body.lines().any(|line| {
+        let line = line.strip_prefix("async ").unwrap_or(line);
+        let rest = line
+            .strip_prefix("class ")
+            .or_else(|| line.strip_prefix("def "))
+            .unwrap_or(line);
+        rest.strip_prefix(name)
+            .is_some_and(|after| after.starts_with(['(', ':', ' ', '=']))
+    })
 }
 
 /// The standard imports at the top of an interface or world module whose

@@ -342,7 +342,7 @@ fn bindings_big_world() {
         "tup: Tuple[int, str, str]",
         "raw: bytes",
         "class_: str",
-        "lambda_: List[List[Point]]",
+        "lambda_: List[List[shapes.Point]]",
         "def try_get(key: str) -> str:",
         "Raises: `componentize_py_types.Err(ErrorCode)`",
         "def nothing() -> None:",
@@ -542,7 +542,8 @@ fn import_using_an_exported_resource_gets_the_imported_twin() {
     assert!(generated.registry.contains("resource Blob\nresource ('api', 'Blob')"));
     let host = generated.file("wit_world/imports/host.py");
     assert!(host.contains("from .api import Blob as Blob"), "{host}");
-    assert!(host.contains("def look(b: Blob) -> int:"), "{host}");
+    assert!(host.contains("from . import api\n"), "{host}");
+    assert!(host.contains("def look(b: api.Blob) -> int:"), "{host}");
     let out = generated.python(
         "from wit_world.imports.api import Blob as Imported\n\
              from wit_world.exports.api import Blob as Exported\n\
