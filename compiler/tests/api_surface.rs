@@ -158,24 +158,31 @@ fn python_api_matches_upstream_0_25_1() {
 
 /// Apps written in upstream's style (`tests/api_surface/typed/`, fully
 /// annotated: `componentize_py_types`, `Shape_Circle`, classmethods, `with`)
-/// pass `mypy --strict` against our bindings.
+/// and examples/cli-p3 (async, streams, futures) pass `mypy --strict`
+/// against our bindings.
 #[test]
 fn upstream_style_apps_pass_mypy_strict_against_our_bindings() {
     let bin = upstream_venv();
     let tmp = tempfile::tempdir().unwrap();
     let typed = repo().join("tests/api_surface/typed");
     let fixtures = repo().join("tests/fixtures");
+    let cli_p3 = repo().join("examples/cli-p3");
+    // (the app, the folder holding its WIT, the arguments)
     let cases = [
-        ("types_app.py", fixtures.join("types"), vec!["-d", "types.wit", "-w", "types"]),
-        ("resources_app.py", fixtures.join("resources"), vec!["-d", "resources.wit"]),
+        (typed.join("types_app.py"), fixtures.join("types"), vec!["-d", "types.wit", "-w", "types"]),
+        (typed.join("resources_app.py"), fixtures.join("resources"), vec!["-d", "resources.wit"]),
+        // WASI 0.3: async `run`, streams and futures, and the async support
+        // package with the runtime stub's async functions.
+        (cli_p3.join("app.py"), cli_p3.clone(), vec!["-d", "cli.wit", "-w", "cli"]),
     ];
     let mut failures = Vec::new();
-    for (index, (app, dir, args)) in cases.into_iter().enumerate() {
+    for (index, (source, dir, args)) in cases.into_iter().enumerate() {
         let out = tmp.path().join(format!("out{index}"));
         let all = [args.as_slice(), &["bindings", out.to_str().unwrap()]].concat();
         let output = componentize_py(&dir, &all);
         assert!(output.status.success(), "{}", text(&output.stderr));
-        std::fs::copy(typed.join(app), out.join(app)).unwrap();
+        let app = source.file_name().unwrap().to_str().unwrap();
+        std::fs::copy(&source, out.join(app)).unwrap();
         let output = Command::new(bin.join("python"))
             .args(["-m", "mypy", "--strict", "--no-incremental", "--cache-dir", "/dev/null", app])
             .current_dir(&out)

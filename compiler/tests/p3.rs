@@ -36,3 +36,27 @@ fn run_calls_the_async_run_of_wasi_cli_0_3() {
     let stderr = text(&output.stderr);
     assert!(stderr.contains("the component's `wasi:cli/run` returned an error"), "{stderr}");
 }
+
+/// examples/cli-p3: the whole `wasi:cli/command@0.3.0` world, whose stdout
+/// is a `stream<u8>` written by the guest and read by the host, and whose
+/// `err` result is exit code 1.
+#[test]
+fn the_cli_p3_example_writes_stdout_through_a_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = tmp.path().join("cli.wasm");
+    let wasm_arg = wasm.to_str().unwrap();
+    let example = repo().join("examples/cli-p3");
+    let output = componentize_py(&example, &["-d", "cli.wit", "-w", "cli", "componentize", "app", "-o", wasm_arg]);
+    assert!(output.status.success(), "build failed: {}", text(&output.stderr));
+
+    let output = componentize_py(tmp.path(), &["run", wasm_arg, "Bazel", "WASI"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        "Hello, Bazel! (wasi:cli/stdout@0.3.0)\nHello, WASI! (wasi:cli/stdout@0.3.0)\n"
+    );
+
+    let output = componentize_py(tmp.path(), &["run", wasm_arg, "fail"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "Hello, fail! (wasi:cli/stdout@0.3.0)\n");
+}

@@ -92,7 +92,9 @@ class _Loop(asyncio.AbstractEventLoop):
         finally:
             self.current = None
 
-    def call_soon(
+    # (typeshed's signature uses PEP 646 generics, which 3.11 code here
+    # cannot spell without typing_extensions.)
+    def call_soon(  # type: ignore[override]
         self,
         callback: Callable[..., object],
         *args: Any,
@@ -138,7 +140,9 @@ class _Loop(asyncio.AbstractEventLoop):
         )
 
 
-_loop = _Loop()
+# Only what component tasks use is implemented (no readers, signals,
+# subprocesses or timers: WASI has none of them here).
+_loop = _Loop()  # type: ignore[abstract]
 asyncio.events._set_running_loop(_loop)
 
 
