@@ -729,13 +729,14 @@ fn streams_and_futures_get_upstreams_constructors_and_reader_annotations() {
     let init = generated.file("wit_world/__init__.py");
     for expected in [
         "def byte_stream() -> Tuple[ByteStreamWriter, ByteStreamReader]:",
-        "def types_point_stream() -> Tuple[StreamWriter[Point], StreamReader[Point]]:",
+        // A `use`d type is spelled as its definition, as upstream does.
+        "def types_point_stream() -> Tuple[StreamWriter[types.Point], StreamReader[types.Point]]:",
         "def list_u8_stream() -> Tuple[StreamWriter[bytes], StreamReader[bytes]]:",
         "def option_u32_stream() -> Tuple[StreamWriter[Optional[int]], StreamReader[Optional[int]]]:",
         "def string_future(default: Callable[[], str]) -> Tuple[FutureWriter[str], FutureReader[str]]:",
         "def unit_future(default: Callable[[], None]) -> Tuple[FutureWriter[None], FutureReader[None]]:",
         "from componentize_py_async_support.streams import ByteStreamReader, ByteStreamWriter, StreamReader, StreamWriter",
-        "async def echo(self, a: ByteStreamReader, b: StreamReader[Point], c: FutureReader[str], \
+        "async def echo(self, a: ByteStreamReader, b: StreamReader[types.Point], c: FutureReader[str], \
          d: FutureReader[None], e: StreamReader[bytes]) -> StreamReader[Optional[int]]:",
     ] {
         assert!(init.contains(expected), "missing {expected:?} in:\n{init}");
