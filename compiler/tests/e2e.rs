@@ -569,13 +569,14 @@ fn older_wasi_versions_resolve_to_the_bundled_ones() {
     let imports = String::from_utf8_lossy(&component);
     assert!(imports.contains("wasi:cli/environment@0.2.12"), "the bundled version is imported");
 
-    // A single file naming an incompatible version fails with wit-parser's message.
+    // A single file naming a version nothing bundled is compatible with
+    // fails with wit-parser's message (0.2.x and 0.3.0 are bundled).
     std::fs::write(
         dir.path().join("bad.wit"),
-        "package my:bad;\n\nworld app {\n  include wasi:cli/imports@0.3.0;\n}\n",
+        "package my:bad;\n\nworld app {\n  include wasi:cli/imports@0.4.0;\n}\n",
     )
     .unwrap();
     let err = build_fails(dir.path(), "bad.wit", "app", "app");
-    assert!(err.contains("package 'wasi:cli@0.3.0' not found"), "{err}");
+    assert!(err.contains("package 'wasi:cli@0.4.0' not found"), "{err}");
     assert!(err.contains("--> bad.wit:4:"), "{err}");
 }
