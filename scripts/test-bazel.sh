@@ -168,7 +168,7 @@ for a in by.get("WasiCcCompile", []) + links:
     if bad or a.get("environmentVariables", []) and [e for e in a["environmentVariables"] if e["key"] == "PATH"]:
         print("absolute path or PATH in", a["mnemonic"], bad); ok = False
 sys.exit(0 if ok else 1)
-' "$(( $(ls "$root"/runtime/*.c | grep -vc '/async\.c$') + $(ls "$root"/runtime/*.c | wc -l) ))" "${#components[@]}"
+' "$(interpreter_compiles)" "${#components[@]}"
 }
 same_as_setup() {
   # cpython/build-interpreter.sh's flags, duplicated in Starlark, give the same bytes.

@@ -295,9 +295,7 @@ run_logged() {
 
 components=(greeter/greeter.wasm geometry/geometry.wasm cli/cli.wasm asyncs/asyncs.wasm)
 component_targets=(//greeter:greeter //geometry:geometry //cli:cli //asyncs:asyncs)
-# WasiCcCompile: one per runtime/*.c but async.c (interpreter.wasm), and one
-# per runtime/*.c (interpreter-async.wasm).
-n_c=$(( $(ls "$root"/runtime/*.c | grep -vc '/async\.c$') + $(ls "$root"/runtime/*.c | wc -l) ))
+n_c=$(interpreter_compiles)
 n_comp=${#components[@]}
 
 # TEST_REMOTE_EXEC_LOCAL_SHA256=FILE: the reference is FILE, the sha256sum

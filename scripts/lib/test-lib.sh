@@ -88,3 +88,10 @@ print(f"{kind}s: {hits} (want >= {least}); other executed spawns:", kinds or "no
 sys.exit(0 if hits >= least and not kinds else 1)
 ' "$2" "$3"
 }
+
+# interpreter_compiles: how many WasiCcCompile actions py_wasm_interpreter
+# runs for the two interpreters: every runtime/*.c but async.c for
+# interpreter.wasm, every one for interpreter-async.wasm.
+interpreter_compiles() {
+  echo $(( $(ls "$root"/runtime/*.c | grep -vc '/async\.c$') + $(ls "$root"/runtime/*.c | wc -l) ))
+}
