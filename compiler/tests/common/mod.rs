@@ -101,3 +101,28 @@ impl Drop for Server {
         }
     }
 }
+
+/// Upstream componentize-py 0.25.1's source distribution, unpacked once per
+/// target folder by `scripts/lib/upstream_sdist.py` (from the package index
+/// pip is configured with, sha256 checked). Its `examples/`, `wit/` and
+/// `src/test/` are upstream's own apps, which must build and run unchanged
+/// with us. Returns the unpacked folder.
+pub fn upstream_sdist() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().to_path_buf();
+    let dest = target.join("upstream-sdist");
+    // Tests may ask at once: one fetches, under a lock file.
+    std::fs::create_dir_all(&target).unwrap();
+    let lock = std::fs::File::create(target.join("upstream-sdist.lock")).unwrap();
+    lock.lock().unwrap();
+    let output = Command::new("python3")
+        .arg(repo().join("scripts/lib/upstream_sdist.py"))
+        .arg(&dest)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "scripts/lib/upstream_sdist.py failed:\n{}",
+        text(&output.stderr)
+    );
+    PathBuf::from(text(&output.stdout).trim())
+}
