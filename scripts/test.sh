@@ -15,24 +15,34 @@
 # others' results).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bash "$root/scripts/setup.sh" --no-compiler
+# timed NAME CMD...: run CMD, then print how long it took (the log of a CI
+# run shows where its time went).
+timed() {
+  local name=$1 t0 status=0
+  shift
+  t0=$(date +%s)
+  "$@" || status=$?
+  echo "== test.sh: $name took $(( $(date +%s) - t0 )) s (exit $status)"
+  return $status
+}
+timed "set-up" bash "$root/scripts/setup.sh" --no-compiler
 cd "$root"
 # Keep the compile cache inside the clone (nothing is left in $HOME).
 export COMPONENTIZE_PY_CACHE_DIR="$root/target/componentize-py-cache"
-cargo test --release --locked --workspace 2>&1
+timed "cargo test" cargo test --release --locked --workspace 2>&1
 # cargo test built target/release/componentize-py, which the Bazel tests use.
 status=0
-if bash "$root/scripts/test-bazel.sh"; then
+if timed "test-bazel" bash "$root/scripts/test-bazel.sh"; then
   # Its local build of tests/bazel/workspace is the reference the remote
   # execution test compares its components with (one local build less).
   export TEST_REMOTE_EXEC_LOCAL_SHA256="$root/.toolchain/test-bazel-logs/bzlmod.sha256"
 else
   status=1
 fi
-bash "$root/scripts/test-remote-cache.sh" || status=1
+timed "test-remote-cache" bash "$root/scripts/test-remote-cache.sh" || status=1
 # Bounded: a bot that loses its BuildGrid session leaves its job leased,
 # and Bazel would wait for it without end.
-timeout 900 bash "$root/scripts/test-remote-exec.sh" || status=1
-bash "$root/scripts/test-release.sh" || status=1
-bash "$root/scripts/check-demo.sh" || status=1
+timed "test-remote-exec" timeout 900 bash "$root/scripts/test-remote-exec.sh" || status=1
+timed "test-release" bash "$root/scripts/test-release.sh" || status=1
+timed "check-demo" bash "$root/scripts/check-demo.sh" || status=1
 exit $status
