@@ -128,18 +128,13 @@ def _py_wasm_component_impl(ctx):
     # group) asks for it, cached like any action.
     # A run with --timeout needs code that checks for interruption: a
     # second file, built only for tests that set run_timeout.
-    precompiled = ctx.actions.declare_file(ctx.label.name + ".cwasm")
-    precompiled_for_timeout = ctx.actions.declare_file(ctx.label.name + ".timeout.cwasm")
-    missing = [m for m in [compiler.missing, runtime.missing] if m]
+    # Every missing tool at once, and nothing built before the failure.
+    missing = "\n".join([m for m in [compiler.missing, runtime.missing] if m])
     if missing:
-        # Every missing tool at once, and nothing built before the failure.
-        fail_at_execution(ctx, [out], "\n".join(missing), "Componentize")
-        fail_at_execution(ctx, [precompiled], "\n".join(missing), "Precompile")
-        fail_at_execution(ctx, [precompiled_for_timeout], "\n".join(missing), "Precompile")
+        fail_at_execution(ctx, [out], missing, "Componentize")
     else:
         _componentize(ctx, compiler, args, depset(staged + wit_files, transitive = [runtime.files]), out)
-        precompile_action(ctx, compiler, out, precompiled, [])
-        precompile_action(ctx, compiler, out, precompiled_for_timeout, ["--for-timeout"])
+    precompiled, precompiled_for_timeout = precompile_outputs(ctx, compiler, out, missing)
     return [
         DefaultInfo(files = depset([out])),
         OutputGroupInfo(precompiled = depset([precompiled])),
@@ -153,6 +148,21 @@ def _py_wasm_component_impl(ctx):
             python_srcs = depset(py_files + dep_files + pyinfo_sources),
         ),
     ]
+
+def precompile_outputs(ctx, compiler, component, missing):
+    """Declare `<name>.cwasm` and `<name>.timeout.cwasm`, `component` compiled for the exec platform without and with interruption checks (for `run_timeout`).
+
+    Registers their `Precompile` actions, or, when `missing` names missing
+    tools, actions that fail naming them. Returns the two files.
+    """
+    precompiled = ctx.actions.declare_file(ctx.label.name + ".cwasm")
+    for_timeout = ctx.actions.declare_file(ctx.label.name + ".timeout.cwasm")
+    for out, flags in [(precompiled, []), (for_timeout, ["--for-timeout"])]:
+        if missing:
+            fail_at_execution(ctx, [out], missing, "Precompile")
+        else:
+            precompile_action(ctx, compiler, component, out, flags)
+    return precompiled, for_timeout
 
 def precompile_action(ctx, compiler, component, out, flags):
     """Register the `Precompile` action: `component` compiled for the exec platform into `out`."""

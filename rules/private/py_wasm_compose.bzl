@@ -2,7 +2,7 @@
 
 load(":missing.bzl", "fail_at_execution")
 load(":providers.bzl", "PyWasmComponentInfo")
-load(":py_wasm_component.bzl", "COMPILER_TOOLCHAIN_TYPE", "precompile_action")
+load(":py_wasm_component.bzl", "COMPILER_TOOLCHAIN_TYPE", "precompile_outputs")
 
 def compose_action(ctx, compiler, socket, plugs, out, allow_imports = False):
     """Register the `Compose` action: `componentize-py compose socket --plug ... -o out`.
@@ -38,16 +38,11 @@ def _py_wasm_compose_impl(ctx):
     socket = ctx.attr.socket[PyWasmComponentInfo]
     plugs = [p[PyWasmComponentInfo] for p in ctx.attr.plugs]
     out = ctx.outputs.out if ctx.outputs.out else ctx.actions.declare_file(ctx.label.name + ".wasm")
-    precompiled = ctx.actions.declare_file(ctx.label.name + ".cwasm")
-    precompiled_for_timeout = ctx.actions.declare_file(ctx.label.name + ".timeout.cwasm")
     if compiler.missing:
         fail_at_execution(ctx, [out], compiler.missing, "Compose")
-        fail_at_execution(ctx, [precompiled], compiler.missing, "Precompile")
-        fail_at_execution(ctx, [precompiled_for_timeout], compiler.missing, "Precompile")
     else:
         compose_action(ctx, compiler, socket.component, [p.component for p in plugs], out, ctx.attr.allow_imports)
-        precompile_action(ctx, compiler, out, precompiled, [])
-        precompile_action(ctx, compiler, out, precompiled_for_timeout, ["--for-timeout"])
+    precompiled, precompiled_for_timeout = precompile_outputs(ctx, compiler, out, compiler.missing)
     return [
         DefaultInfo(files = depset([out])),
         OutputGroupInfo(precompiled = depset([precompiled])),
