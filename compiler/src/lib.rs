@@ -32,6 +32,7 @@ pub mod stub_wasi;
 pub mod toolchain;
 pub mod validate;
 pub mod wit;
+pub mod worker_protocol;
 
 /// Wasmtime 48 has an error type of its own; this turns its results into
 /// `anyhow` results so that `anyhow::Context` applies.
