@@ -295,3 +295,59 @@ fn sandbox_example_runs_under_upstreams_wasmtime_py_host() {
     assert_eq!(text(&output.stdout), "exec error: MemoryError\n");
     assert!(!output.status.success());
 }
+
+/// Upstream's tcp example (`asyncio.open_connection`, which with us runs on
+/// `poll_loop`'s `PollLoop` over `wasi:sockets`) under `run
+/// --inherit-network` (its README: `wasmtime run --wasi inherit-network`)
+/// against a listener of the test: the listener receives `hello, world!`,
+/// answers, and then sees the connection closed; the component prints the
+/// answer.
+#[test]
+fn tcp_example_talks_to_a_local_listener() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = example("tcp", tmp.path());
+    build(&dir, &["-d", "../../wit", "-w", "wasi:cli/command@0.2.0", "componentize", "app", "-o", "tcp.wasm"]);
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let peer = std::thread::spawn(move || {
+        let mut stream = accept_within(&listener, Duration::from_secs(60));
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut received = Vec::new();
+        let mut buffer = [0; 1024];
+        while received.len() < b"hello, world!".len() {
+            let n = stream.read(&mut buffer).unwrap();
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buffer[..n]);
+        }
+        stream.write_all(b"an answer from the test\n").unwrap();
+        // Then the component closes its end.
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).unwrap();
+        (received, rest)
+    });
+    let output = compiler()
+        .current_dir(&dir)
+        .args(["run", "--inherit-network", "--timeout", "60s", "tcp.wasm", &addr])
+        .output()
+        .unwrap();
+    eprintln!("--- stdout\n{}--- stderr\n{}", text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "received: b'an answer from the test\\n'\n");
+    let (received, rest) = peer.join().unwrap();
+    assert_eq!(text(&received), "hello, world!");
+    assert_eq!(rest, b"");
+
+    // Without the network flag, the connection is refused inside the guest
+    // (asyncio sees a PermissionError).
+    let output = compiler()
+        .current_dir(&dir)
+        .args(["run", "--timeout", "60s", "tcp.wasm", &addr])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("PermissionError") && stderr.contains("ACCESS_DENIED"), "{stderr}");
+}
