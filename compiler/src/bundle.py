@@ -56,10 +56,28 @@ class BundleLoader:
     def exec_module(module):
         code = marshal.loads(_MODULES[module.__spec__.name][2])
         exec(code, module.__dict__)
+        if module.__spec__.name == "asyncio":
+            _use_poll_loop()
 
     @staticmethod
     def is_package(name):
         return _MODULES[name][0]
+
+
+def _use_poll_loop():
+    """asyncio's own loop cannot run in a component (it needs sockets and
+    `select`): where the bindings have `poll_loop` (worlds that import
+    `wasi:io/poll@0.2`), its `PollLoop` becomes asyncio's default loop as
+    soon as the app has imported asyncio."""
+    try:
+        import poll_loop
+    except ModuleNotFoundError as error:
+        if error.name != "poll_loop":
+            raise
+        return
+    use = getattr(poll_loop, "_use_as_default", None)
+    if use is not None:
+        use()
 
 
 class BundleFinder:
@@ -425,11 +443,17 @@ def collect(mode, packages):
         collector.drain()
     else:
         collector.queue.clear()
+    if mode == "reachable" and "asyncio" in collector.found:
+        # Imported at run time: `_use_poll_loop` imports `poll_loop` then.
+        collector.add("poll_loop")
+        collector.drain()
     for name in sorted(collector.found):
         _MODULES[name] = collector.found[name]
     # Modules this function imported for itself are not the app's.
     for name in set(sys.modules) - before:
         del sys.modules[name]
+    if "asyncio" in sys.modules:
+        _use_poll_loop()
     # The build-time folders do not exist at run time: with an empty path the
     # path finder looks nowhere for a top-level module that is not bundled
     # (only a submodule of a package imported while building is looked for

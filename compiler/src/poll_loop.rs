@@ -9,8 +9,12 @@
 //! `send` and the `wasi:http` bodies when it imports `wasi:http/types` and
 //! `wasi:http/outgoing-handler`, and timers (`asyncio.sleep`,
 //! `asyncio.wait_for`) waited for with `wasi:clocks/monotonic-clock` when it
-//! imports that. It refers to the bindings by the module names the
+//! imports that, and `PollLoop.create_connection` (so
+//! `asyncio.open_connection`) over `wasi:sockets` when it imports the TCP
+//! interfaces. It refers to the bindings by the module names the
 //! generator chose (`--world-module`, `--import-interface-name`, ...).
+//! Its `_use_as_default` makes `PollLoop` asyncio's default loop; the
+//! bundler (`bundle.py`) calls it once the app has imported `asyncio`.
 
 use wit_parser::{InterfaceId, Resolve};
 
@@ -22,6 +26,7 @@ const CLOCK: &str = include_str!("poll_loop/clock.py");
 const NO_CLOCK: &str = include_str!("poll_loop/no_clock.py");
 const STREAMS: &str = include_str!("poll_loop/streams.py");
 const HTTP: &str = include_str!("poll_loop/http.py");
+const SOCKETS: &str = include_str!("poll_loop/sockets.py");
 
 /// The imported interfaces `poll_loop` can use, by their module names in
 /// `<package>.imports`.
@@ -32,6 +37,11 @@ struct Found<'a> {
     clock: Option<&'a str>,
     http_types: Option<&'a str>,
     outgoing_handler: Option<&'a str>,
+    network: Option<&'a str>,
+    instance_network: Option<&'a str>,
+    tcp_create_socket: Option<&'a str>,
+    tcp: Option<&'a str>,
+    ip_name_lookup: Option<&'a str>,
 }
 
 /// Whether `id` is `namespace:package/name@0.2.x`.
@@ -77,6 +87,16 @@ pub fn module(
             &mut found.http_types
         } else if is_wasi_02(resolve, id, "http", "outgoing-handler") {
             &mut found.outgoing_handler
+        } else if is_wasi_02(resolve, id, "sockets", "network") {
+            &mut found.network
+        } else if is_wasi_02(resolve, id, "sockets", "instance-network") {
+            &mut found.instance_network
+        } else if is_wasi_02(resolve, id, "sockets", "tcp-create-socket") {
+            &mut found.tcp_create_socket
+        } else if is_wasi_02(resolve, id, "sockets", "tcp") {
+            &mut found.tcp
+        } else if is_wasi_02(resolve, id, "sockets", "ip-name-lookup") {
+            &mut found.ip_name_lookup
         } else {
             continue;
         };
@@ -133,6 +153,9 @@ pub fn module(
             );
             text.push_str(HTTP);
         }
+        if let Some(sockets) = sockets_part(&found, &variant_case) {
+            text.push_str(&sockets);
+        }
     }
     let text = text
         .replace("@STREAMS_IMPORT@\n", "")
@@ -140,6 +163,56 @@ pub fn module(
         .replace("@PACKAGE@", package);
     Some((MODULE_FILE.to_string(), text))
 }
+
+/// `PollLoop.create_connection` (so `asyncio.open_connection`) over
+/// `wasi:sockets`, for worlds that import its `network`,
+/// `instance-network`, `tcp-create-socket` and `tcp` (host names also with
+/// `ip-name-lookup`); appended after the stream helpers, which it uses.
+fn sockets_part(found: &Found, variant_case: &impl Fn(&str, &str) -> String) -> Option<String> {
+    let (network, instance_network, tcp_create_socket, tcp) =
+        (found.network?, found.instance_network?, found.tcp_create_socket?, found.tcp?);
+    let (lookup_import, resolve) = match found.ip_name_lookup {
+        Some(lookup) => (
+            format!("from @PACKAGE@.imports import {lookup} as _ip_name_lookup\n"),
+            SOCKETS_RESOLVE,
+        ),
+        None => (String::new(), SOCKETS_NO_RESOLVE),
+    };
+    Some(
+        SOCKETS
+            .replace("@LOOKUP_IMPORT@\n", &lookup_import)
+            .replace("@RESOLVE@", resolve)
+            .replace("@INSTANCE_NETWORK@", instance_network)
+            .replace("@TCP_CREATE_SOCKET@", tcp_create_socket)
+            .replace("@NETWORK@", network)
+            .replace("@TCP@", tcp)
+            .replace("@IPV4_SOCKET_ADDRESS@", &variant_case("IpSocketAddress", "ipv4"))
+            .replace("@IPV6_SOCKET_ADDRESS@", &variant_case("IpSocketAddress", "ipv6"))
+            .replace("@IPV4_ADDRESS@", &variant_case("IpAddress", "ipv4")),
+    )
+}
+
+const SOCKETS_RESOLVE: &str = "    try:
+        with _ip_name_lookup.resolve_addresses(network, host) as stream:
+            found: List[Union[_ipaddress.IPv4Address, _ipaddress.IPv6Address]] = []
+            while True:
+                try:
+                    address = stream.resolve_next_address()
+                except Err as error:
+                    if error.value != _ErrorCode.WOULD_BLOCK:
+                        raise
+                    await register(loop, stream.subscribe())
+                    continue
+                if address is None:
+                    return found
+                found.append(_ip_of(address))
+    except Err as error:
+        raise _os_error(error, f\"looking up {host!r}\") from None";
+
+const SOCKETS_NO_RESOLVE: &str = "    raise OSError(
+        _errno.ENOENT,
+        f\"cannot look up {host!r}: the world does not import wasi:sockets/ip-name-lookup\",
+    )";
 
 const HTTP_STREAM_INIT: &str = "        self.body: Optional[IncomingBody]
         self.stream: Optional[InputStream]

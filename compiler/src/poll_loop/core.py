@@ -255,6 +255,27 @@ class PollLoop(asyncio.AbstractEventLoop):
     sock_sendall = sock_sendto = sock_connect = sock_accept = sock_sendfile = _unsupported_async
 
 
+class _PollLoopPolicy(asyncio.events.BaseDefaultEventLoopPolicy):
+    """asyncio's default policy with `PollLoop` as the loop."""
+
+    _loop_factory = PollLoop
+
+    # A component has no child processes to watch.
+    def get_child_watcher(self) -> Any:
+        raise NotImplementedError("a component has no child processes")
+
+    def set_child_watcher(self, watcher: Any) -> None:
+        raise NotImplementedError("a component has no child processes")
+
+
+def _use_as_default() -> None:
+    """Make `PollLoop` asyncio's default loop (`asyncio.run`,
+    `asyncio.new_event_loop`, `asyncio.get_event_loop`), as upstream's
+    CPython makes its selector loop work: a component has no selector loop.
+    Called when the app imports `asyncio` (compiler/src/bundle.py)."""
+    asyncio.set_event_loop_policy(_PollLoopPolicy())
+
+
 async def register(loop: PollLoop, pollable: Pollable) -> None:
     """Wait until `pollable` is ready; the pollable is dropped then (or when
     the waiting coroutine is cancelled), so pass a fresh one each time."""
