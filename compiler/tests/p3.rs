@@ -2,9 +2,10 @@
 //! component exporting `wasi:cli/run@0.3.0` (an async `run`), whose
 //! `print` goes through WASI 0.2 (wasi-libc and the preview1 adapter), so
 //! the host links 0.2 and 0.3 together; `serve` of `wasi:http/service@0.3.0`
-//! components; our examples cli-p3, http-p3 and tcp-p3. The servers and
-//! listeners the components talk to are the test's, on loopback; every
-//! wait is bounded.
+//! components; our examples cli-p3, http-p3 and tcp-p3, and upstream
+//! 0.25.1's own examples of those names, unchanged, from its sdist
+//! ([`common::upstream_sdist`]). The servers and listeners the components
+//! talk to are the test's, on loopback; every wait is bounded.
 
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -15,7 +16,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{compiler, componentize_py, repo, text, Server};
+use common::{compiler, componentize_py, repo, text, upstream_sdist, Server};
 
 /// Build world `world` of `tests/fixtures/p3` with app module `app`.
 fn build_fixture(world: &str, app: &str) -> (tempfile::TempDir, PathBuf) {
@@ -76,6 +77,14 @@ fn build(dir: &Path, args: &[&str], out: &Path) {
     let all = [args, &["-o", out.to_str().unwrap()]].concat();
     let output = componentize_py(dir, &all);
     assert!(output.status.success(), "build in {} failed: {}", dir.display(), text(&output.stderr));
+}
+
+/// Upstream's example `name` (`examples/NAME` of its sdist, whose WIT is
+/// the sdist's `wit/`, two folders up), built with `world` as its README
+/// says.
+fn build_upstream_example(name: &str, world: &str, out: &Path) {
+    let dir = upstream_sdist().join("examples").join(name);
+    build(&dir, &["-d", "../../wit", "-w", world, "componentize", "app"], out);
 }
 
 // --- TCP --------------------------------------------------------------
@@ -173,6 +182,36 @@ fn the_tcp_p3_example_talks_to_a_local_listener() {
     let stderr = connect_is_refused_without_the_flag(&wasm, &["ADDR"]);
     assert!(stderr.contains(": ErrorCode_AccessDenied() (grant the network with"), "{stderr}");
     assert!(stderr.contains("the component's `wasi:cli/run` returned an error"), "{stderr}");
+}
+
+/// Upstream's examples/tcp-p3, unchanged. Its README builds world
+/// `wasi:cli/command@0.3.0-rc-2026-03-15`, but the sdist's `wit/` carries
+/// only `wasi:cli@0.3.0`, so it is built for `@0.3.0`. It sends `hello,
+/// world!`, prints the first answer, then closes.
+#[test]
+fn upstreams_tcp_p3_example_runs_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = tmp.path().join("tcp.wasm");
+    build_upstream_example("tcp-p3", "wasi:cli/command@0.3.0", &wasm);
+
+    let (addr, peer) = tcp_peer(Some(b"hello, world!"), b"hi from the test, you said ");
+    let output = run(&wasm, &["--inherit-network"], &[&addr]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "received: b'hi from the test, you said hello, world!'\n");
+    assert_eq!(peer.join().unwrap(), b"hello, world!");
+
+    connect_is_refused_without_the_flag(&wasm, &["ADDR"]);
+}
+
+/// Upstream's examples/cli-p3, unchanged: `print` in an async `run`.
+#[test]
+fn upstreams_cli_p3_example_runs_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = tmp.path().join("cli.wasm");
+    build_upstream_example("cli-p3", "wasi:cli/command@0.3.0", &wasm);
+    let output = run(&wasm, &[], &[]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "Hello, world!\n");
 }
 
 // --- HTTP -------------------------------------------------------------
@@ -403,6 +442,22 @@ fn the_http_p3_example_echoes_streams_and_fans_out() {
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
     assert!(text(&response).starts_with("HTTP/1.1 404"), "{}", text(&response));
+
+    stop_cleanly(server);
+}
+
+/// Upstream's examples/http-p3, unchanged, under `serve`: the same echo
+/// (it hands the request body to the response as it is) and `hash-all`
+/// (`asyncio.as_completed` over `client.send`).
+#[test]
+fn upstreams_http_p3_example_runs_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wasm = tmp.path().join("http.wasm");
+    build_upstream_example("http-p3", "wasi:http/service@0.3.0", &wasm);
+    let server = Server::start_with(&wasm, &["--timeout", "60s"]);
+
+    check_echo_streams(&server.addr);
+    check_hash_all(&server.addr, false);
 
     stop_cleanly(server);
 }
