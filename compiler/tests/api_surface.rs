@@ -163,8 +163,9 @@ fn python_api_matches_upstream_0_25_1() {
 
 /// Apps written in upstream's style (`tests/api_surface/typed/`, fully
 /// annotated: `componentize_py_types`, `Shape_Circle`, classmethods, `with`)
-/// and examples/cli-p3 (async, streams, futures) pass `mypy --strict`
-/// against our bindings.
+/// and examples/cli-p3, http-p3 and tcp-p3 (async, streams, futures,
+/// wasi:http@0.3 and wasi:sockets@0.3) pass `mypy --strict` against our
+/// bindings.
 #[test]
 fn upstream_style_apps_pass_mypy_strict_against_our_bindings() {
     let bin = upstream_venv();
@@ -172,6 +173,8 @@ fn upstream_style_apps_pass_mypy_strict_against_our_bindings() {
     let typed = repo().join("tests/api_surface/typed");
     let fixtures = repo().join("tests/fixtures");
     let cli_p3 = repo().join("examples/cli-p3");
+    let http_p3 = repo().join("examples/http-p3");
+    let tcp_p3 = repo().join("examples/tcp-p3");
     // (the app, the folder holding its WIT, the arguments)
     let cases = [
         (typed.join("types_app.py"), fixtures.join("types"), vec!["-d", "types.wit", "-w", "types"]),
@@ -179,6 +182,8 @@ fn upstream_style_apps_pass_mypy_strict_against_our_bindings() {
         // WASI 0.3: async `run`, streams and futures, and the async support
         // package with the runtime stub's async functions.
         (cli_p3.join("app.py"), cli_p3.clone(), vec!["-d", "cli.wit", "-w", "cli"]),
+        (http_p3.join("app.py"), http_p3.clone(), vec!["-d", "http.wit", "-w", "http"]),
+        (tcp_p3.join("app.py"), tcp_p3.clone(), vec!["-d", "tcp.wit", "-w", "tcp"]),
     ];
     let mut failures = Vec::new();
     for (index, (source, dir, args)) in cases.into_iter().enumerate() {
