@@ -26,38 +26,48 @@ impl<'a> Generator<'a> {
     /// world in `file` (the world module); nothing without any.
     pub(super) fn define_stream_constructors(&self, file: &mut PyFile) -> Result<()> {
         let mut seen = BTreeSet::new();
+        let has_u8_stream = self.metadata.streams.iter().any(|stream| {
+            matches!(self.resolve.types[stream.id].kind, TypeDefKind::Stream(Some(Type::U8)))
+        });
         for (index, stream) in self.metadata.streams.iter().enumerate() {
             let TypeDefKind::Stream(payload) = self.resolve.types[stream.id].kind else {
                 bail!("metadata stream {index} is not a stream type");
             };
             let byte = matches!(payload, Some(Type::U8 | Type::S8));
-            let name = if byte {
-                "byte_stream".to_string()
-            } else {
-                format!("{}_stream", self.mangle_optional(payload)?)
+            // `byte_stream()` is upstream's name for `stream<u8>` and for
+            // `stream<s8>`; a world with both gets it for `stream<u8>`, and a
+            // `stream<s8>` is always `s8_stream()` too, so that each can be
+            // made (their handles are of different types).
+            let names = match payload {
+                Some(Type::U8) => vec!["byte_stream".to_string()],
+                Some(Type::S8) if has_u8_stream => vec!["s8_stream".to_string()],
+                Some(Type::S8) => vec!["byte_stream".to_string(), "s8_stream".to_string()],
+                _ => vec![format!("{}_stream", self.mangle_optional(payload)?)],
             };
-            let name = module_level_name(name);
-            if !seen.insert(name.clone()) {
-                continue;
+            for name in names {
+                let name = module_level_name(name);
+                if !seen.insert(name.clone()) {
+                    continue;
+                }
+                let (writer, reader) = if byte {
+                    ("ByteStreamWriter".to_string(), "ByteStreamReader".to_string())
+                } else {
+                    let payload = self.optional_annotation(payload, file)?;
+                    (format!("StreamWriter[{payload}]"), format!("StreamReader[{payload}]"))
+                };
+                let wit = crate::wit::type_to_wit(self.resolve, Type::Id(stream.id));
+                file.uses_streams = true;
+                file.uses_runtime = true;
+                let _ = write!(
+                    file.body,
+                    "def {name}() -> Tuple[{writer}, {reader}]:\n    \
+                     \"\"\"A new `{wit}`: its writable and its readable end.\"\"\"\n    \
+                     pair = _rt.stream_new({index})\n    \
+                     return ({}({index}, pair >> 32), {}({index}, pair & 0xFFFFFFFF))\n\n\n",
+                    class_of(&writer),
+                    class_of(&reader),
+                );
             }
-            let (writer, reader) = if byte {
-                ("ByteStreamWriter".to_string(), "ByteStreamReader".to_string())
-            } else {
-                let payload = self.optional_annotation(payload, file)?;
-                (format!("StreamWriter[{payload}]"), format!("StreamReader[{payload}]"))
-            };
-            let wit = crate::wit::type_to_wit(self.resolve, Type::Id(stream.id));
-            file.uses_streams = true;
-            file.uses_runtime = true;
-            let _ = write!(
-                file.body,
-                "def {name}() -> Tuple[{writer}, {reader}]:\n    \
-                 \"\"\"A new `{wit}`: its writable and its readable end.\"\"\"\n    \
-                 pair = _rt.stream_new({index})\n    \
-                 return ({}({index}, pair >> 32), {}({index}, pair & 0xFFFFFFFF))\n\n\n",
-                class_of(&writer),
-                class_of(&reader),
-            );
         }
         for (index, future) in self.metadata.futures.iter().enumerate() {
             let TypeDefKind::Future(payload) = self.resolve.types[future.id].kind else {
