@@ -2,6 +2,8 @@
 //! messages and framing (`componentize_py::worker_protocol`), which the
 //! worker itself uses.
 
+// Not every test file that includes `common` speaks the protocol.
+#[allow(unused_imports)]
 pub use componentize_py::worker_protocol::{WorkRequest, WorkResponse};
 use std::io::Read;
 
