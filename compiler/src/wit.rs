@@ -156,9 +156,10 @@ fn intersect(resolve: &mut Resolve, intersector: WorldId, world: WorldId) {
 /// Fail, naming the function and the type, when a function of `world`
 /// (world-level, or of an imported or exported interface) uses a type
 /// the runtime cannot convert yet (also as the payload of a `stream` or
-/// `future`): `error-context` (wit-dylib 0.263 has `todo!` there), `map<K, V>` and
+/// `future`): `error-context` (wit-dylib 0.263 has `todo!` there), `map<K, V>`,
 /// fixed-length lists `list<T, N>` (wit-dylib 0.263 generates no code for
-/// them). Without this check such a world would build and then trap (or
+/// them), and `stream<char>` (which the component model's validation, in
+/// wasmparser, rejects for now). Without this check such a world would build and then trap (or
 /// make wit-dylib panic) at the first call.
 ///
 /// Types no function uses are not checked: they never reach the runtime.
@@ -302,6 +303,10 @@ fn unsupported_type(
     let within = def.name.as_deref().or(within);
     let mut check = |inner: Type| unsupported_type(resolve, inner, within, seen);
     match &def.kind {
+        TypeDefKind::Stream(Some(Type::Char)) => Some(found(
+            "the component model does not allow `stream<char>` yet; \
+             use `stream<u8>` with an encoding, or `stream<string>`",
+        )),
         TypeDefKind::Stream(inner) | TypeDefKind::Future(inner) => inner.and_then(check),
         TypeDefKind::Map(..) => Some(found("the runtime does not convert maps yet")),
         TypeDefKind::FixedLengthList(..) => {

@@ -465,6 +465,7 @@ world uses-stream { import streams; }
 world uses-map { export maps; }
 world uses-fixed-list { export first: func(x: list<u8, 4>) -> u8; }
 world uses-error-context { import last-error: func() -> option<error-context>; }
+world uses-char-stream { export chars: func() -> stream<char>; }
 world supported { export ok: func() -> string; }
 ";
 
@@ -505,6 +506,13 @@ fn unsupported_wit_features_fail_at_build_time() {
             "imported function `last-error`: its result uses `error-context`, which is not \
              supported yet by componentize-py (wit-dylib 0.263 generates no code for error \
              contexts (`todo!`))"
+                .to_string(),
+        ),
+        (
+            "uses-char-stream",
+            "exported function `chars`: its result uses `stream<char>`, which is not \
+             supported yet by componentize-py (the component model does not allow \
+             `stream<char>` yet; use `stream<u8>` with an encoding, or `stream<string>`)"
                 .to_string(),
         ),
     ];
