@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{componentize_py, repo, text};
+use common::{copy_dir, componentize_py, repo, text};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -66,19 +66,6 @@ fn with_wasi_deps(source: &Path, wit: &str, work: &Path) -> PathBuf {
         std::fs::write(deps.join(file), contents).unwrap();
     }
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Every world the comparison covers: (label, folder, arguments before

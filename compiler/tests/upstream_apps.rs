@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{compiler, componentize_py, text, upstream_sdist, Server};
+use common::{copy_dir, compiler, componentize_py, text, upstream_sdist, Server};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -29,19 +29,6 @@ fn example(name: &str, work: &Path) -> PathBuf {
     let dir = work.join("examples").join(name);
     copy_dir(&sdist.join("examples").join(name), &dir);
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Run the README's build command line `args` in `dir`; it must succeed
