@@ -113,7 +113,10 @@ provision() {
 }
 
 # ------------------------------------------------------------- PostgreSQL
-pg="$rx/postgres"
+# In a temp folder of its own, not under the checkout: the server runs as
+# the postgres user, who cannot enter a checkout in a private folder (a
+# home folder or `mktemp -d`, mode 0700).
+pg=$(mktemp -d "${TMPDIR:-/tmp}/test-remote-exec-postgres.XXXXXX")
 pg_port=
 pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1; }
 start_postgres() {
@@ -492,8 +495,8 @@ cleanup() {
   # What each bot ran, for the logs.
   for i in $(seq "$bots"); do [ -f "$bd/bot-$i/worker.log" ] && cp "$bd/bot-$i/worker.log" "$logs/bot-$i.worker.log"; done
   cp "$bg/bgd.log" "$logs/bgd.log" 2>/dev/null
-  rm -rf "$rx"
-  echo "cleanup: Bazel servers, bots, BuildGrid and PostgreSQL stopped, $rx removed at +$(( $(date +%s) - t0 )) s"
+  rm -rf "$rx" "$pg"
+  echo "cleanup: Bazel servers, bots, BuildGrid and PostgreSQL stopped, $rx and $pg removed at +$(( $(date +%s) - t0 )) s"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
