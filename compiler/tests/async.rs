@@ -381,15 +381,7 @@ struct Echoes {
 }
 
 fn echoes(store: &mut wasmtime::Store<run::Host>, instance: &wasmtime::component::Instance) -> Result<Echoes> {
-    let iface = instance
-        .get_export_index(&mut *store, None, "test:asyncs/echoes")
-        .ok_or_else(|| anyhow!("no `test:asyncs/echoes`"))?;
-    let mut func = |name: &str| {
-        let index = instance
-            .get_export_index(&mut *store, Some(&iface), name)
-            .ok_or_else(|| anyhow!("no `{name}`"))?;
-        instance.get_func(&mut *store, index).ok_or_else(|| anyhow!("`{name}` is not a function"))
-    };
+    let mut func = |name: &str| export(store, instance, "test:asyncs/echoes", name);
     Ok(Echoes {
         stream_u8: func("echo-stream-u8")?,
         future_string: func("echo-future-string")?,
@@ -732,6 +724,22 @@ impl<D> StreamConsumer<D> for CollectAfterCancel {
     }
 }
 
+/// Function `name` of the exported interface `iface` of `instance`.
+fn export(
+    store: &mut wasmtime::Store<run::Host>,
+    instance: &wasmtime::component::Instance,
+    iface: &str,
+    name: &str,
+) -> Result<Func> {
+    let scope = instance
+        .get_export_index(&mut *store, None, iface)
+        .ok_or_else(|| anyhow!("no `{iface}`"))?;
+    let index = instance
+        .get_export_index(&mut *store, Some(&scope), name)
+        .ok_or_else(|| anyhow!("no `{name}` in `{iface}`"))?;
+    instance.get_func(&mut *store, index).ok_or_else(|| anyhow!("`{name}` is not a function"))
+}
+
 /// The functions of `test:asyncs/more` in an instance of world
 /// `streams-more`.
 struct More {
@@ -745,15 +753,7 @@ struct More {
 }
 
 fn more(store: &mut wasmtime::Store<run::Host>, instance: &wasmtime::component::Instance) -> Result<More> {
-    let iface = instance
-        .get_export_index(&mut *store, None, "test:asyncs/more")
-        .ok_or_else(|| anyhow!("no `test:asyncs/more`"))?;
-    let mut func = |name: &str| {
-        let index = instance
-            .get_export_index(&mut *store, Some(&iface), name)
-            .ok_or_else(|| anyhow!("no `{name}`"))?;
-        instance.get_func(&mut *store, index).ok_or_else(|| anyhow!("`{name}` is not a function"))
-    };
+    let mut func = |name: &str| export(store, instance, "test:asyncs/more", name);
     Ok(More {
         imported_restore: func("imported-restore")?,
         nested_restore: func("nested-restore")?,

@@ -7,15 +7,15 @@
 //! ([`common::upstream_sdist`]). The servers and listeners the components
 //! talk to are the test's, on loopback; every wait is bounded.
 
-use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
+use common::net::{accept_within, dechunk, read_head, respond, sha256_hex};
 use common::{compiler, componentize_py, repo, text, upstream_sdist, Server};
 
 /// Build world `world` of `tests/fixtures/p3` with app module `app`.
@@ -88,26 +88,6 @@ fn build_upstream_example(name: &str, world: &str, out: &Path) {
 }
 
 // --- TCP --------------------------------------------------------------
-
-/// The next connection to `listener`, waiting at most `limit`.
-fn accept_within(listener: &TcpListener, limit: Duration) -> TcpStream {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + limit;
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                stream.set_nonblocking(false).unwrap();
-                stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-                return stream;
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "no connection within {limit:?}");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(error) => panic!("accept: {error}"),
-        }
-    }
-}
 
 /// A TCP listener of the test on loopback: accepts one connection, reads
 /// until `until` arrived (`None`: until the client closes its side), answers
@@ -216,26 +196,6 @@ fn upstreams_cli_p3_example_runs_unchanged() {
 
 // --- HTTP -------------------------------------------------------------
 
-/// The decoded chunks at the start of a chunked HTTP/1.1 body, and whether
-/// the last (empty) chunk was among them.
-fn dechunk(mut body: &[u8]) -> (Vec<u8>, bool) {
-    let mut out = Vec::new();
-    loop {
-        let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") else {
-            return (out, false);
-        };
-        let size = usize::from_str_radix(text(&body[..line_end]).trim(), 16).expect("chunk size");
-        if size == 0 {
-            return (out, true);
-        }
-        let Some(chunk) = body.get(line_end + 2..line_end + 2 + size) else {
-            return (out, false);
-        };
-        out.extend_from_slice(chunk);
-        body = body.get(line_end + 4 + size..).unwrap_or_default();
-    }
-}
-
 /// `n` bytes of a fixed pseudo-random sequence (xorshift), every value.
 fn noise(n: usize, mut seed: u64) -> Vec<u8> {
     (0..n)
@@ -246,10 +206,6 @@ fn noise(n: usize, mut seed: u64) -> Vec<u8> {
             (seed >> 32) as u8
         })
         .collect()
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `POST /echo` to the service at `addr`, as a chunked request in two
@@ -332,14 +288,7 @@ fn origin(
     let addr = listener.local_addr().unwrap().to_string();
     let server = std::thread::spawn(move || {
         let mut stream = accept_within(&listener, Duration::from_secs(60));
-        let mut head = Vec::new();
-        let mut byte = [0; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if stream.read(&mut byte).unwrap() == 0 {
-                break;
-            }
-            head.push(byte[0]);
-        }
+        let head = read_head(&mut stream);
         assert!(head.starts_with(b"GET /"), "{}", text(&head));
         if let Some((others, count)) = after {
             for _ in 0..count {
@@ -347,10 +296,7 @@ fn origin(
             }
             std::thread::sleep(Duration::from_millis(300));
         }
-        let response =
-            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
-        stream.write_all(response.as_bytes()).unwrap();
-        stream.write_all(body).unwrap();
+        respond(&mut stream, body);
         let _ = answered.send(());
     });
     (addr, server)

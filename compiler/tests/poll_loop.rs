@@ -5,7 +5,6 @@
 //! outgoing requests) under `serve` against HTTP servers of the test. Only
 //! loopback addresses; every wait is bounded.
 
-use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -13,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod common;
+use common::net::{accept_within, dechunk_all, origin, read_head, respond, sha256_hex};
 use common::{compiler, componentize_py, repo, text, Server};
 
 /// Build `examples/NAME` (world NAME in `wit/`) into `out`.
@@ -120,7 +120,6 @@ fn tcp_peer(expected: &'static [u8], answer: &'static [u8]) -> (String, JoinHand
     let addr = listener.local_addr().unwrap().to_string();
     let peer = std::thread::spawn(move || {
         let mut stream = accept_within(&listener, Duration::from_secs(60));
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut received = Vec::new();
         let mut buffer = [0; 1024];
         while !received.ends_with(expected) {
@@ -134,25 +133,6 @@ fn tcp_peer(expected: &'static [u8], answer: &'static [u8]) -> (String, JoinHand
         received
     });
     (addr, peer)
-}
-
-/// The next connection to `listener`, waiting at most `limit`.
-fn accept_within(listener: &TcpListener, limit: Duration) -> TcpStream {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + limit;
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                stream.set_nonblocking(false).unwrap();
-                return stream;
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "no connection within {limit:?}");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(error) => panic!("accept: {error}"),
-        }
-    }
 }
 
 #[test]
@@ -182,55 +162,6 @@ fn tcp_client_talks_to_a_local_listener() {
         .unwrap();
     assert!(!output.status.success());
     assert!(text(&output.stderr).contains("ACCESS_DENIED"), "{}", text(&output.stderr));
-}
-
-/// An HTTP server of the test: answers each of `requests` connections,
-/// after `delay`, with `body`.
-fn origin(body: &'static [u8], delay: Duration, requests: usize) -> (String, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let server = std::thread::spawn(move || {
-        for _ in 0..requests {
-            let mut stream = accept_within(&listener, Duration::from_secs(60));
-            stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-            let mut head = Vec::new();
-            let mut byte = [0; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                if stream.read(&mut byte).unwrap() == 0 {
-                    break;
-                }
-                head.push(byte[0]);
-            }
-            assert!(head.starts_with(b"GET /"), "{}", text(&head));
-            std::thread::sleep(delay);
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            stream.write_all(response.as_bytes()).unwrap();
-            stream.write_all(body).unwrap();
-        }
-    });
-    (addr, server)
-}
-
-/// The body of a chunked HTTP/1.1 response.
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = body.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
-        let size = usize::from_str_radix(text(&body[..line_end]).trim(), 16).expect("chunk size");
-        body = &body[line_end + 2..];
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&body[..size]);
-        body = &body[size + 2..];
-    }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]
@@ -289,7 +220,7 @@ fn http_handler_fans_out_concurrent_requests_and_streams_results() {
     let head = text(&response[..split]).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(head.contains("transfer-encoding: chunked"), "{head}");
-    let body = text(&dechunk(&response[split + 4..]));
+    let body = text(&dechunk_all(&response[split + 4..]));
     eprintln!("{body}(quick line after {quick_seen:?}, all after {total:?})");
 
     let lines: Vec<&str> = body.lines().collect();
@@ -334,7 +265,7 @@ fn http_handler_fans_out_concurrent_requests_and_streams_results() {
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     let head = text(&response[..split]).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 200") && head.contains("content-type: text/plain"), "{head}");
-    assert_eq!(text(&dechunk(&response[split + 4..])), payload);
+    assert_eq!(text(&dechunk_all(&response[split + 4..])), payload);
 }
 
 /// An HTTPS server of the test (rustls, the fixture certificate for
@@ -363,27 +294,13 @@ fn tls_origin(body: &'static [u8], requests: usize) -> (String, JoinHandle<()>) 
     let server = std::thread::spawn(move || {
         for _ in 0..requests {
             let stream = accept_within(&listener, Duration::from_secs(60));
-            stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
             let connection = rustls::ServerConnection::new(config.clone()).unwrap();
             let mut tls = rustls::StreamOwned::new(connection, stream);
-            let mut head = Vec::new();
-            let mut byte = [0; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                match tls.read(&mut byte) {
-                    Ok(1) => head.push(byte[0]),
-                    // End of stream, or the handshake failed.
-                    _ => break,
-                }
-            }
-            if !head.starts_with(b"GET /") {
+            // A failed handshake ends the head early.
+            if !read_head(&mut tls).starts_with(b"GET /") {
                 continue;
             }
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            tls.write_all(response.as_bytes()).unwrap();
-            tls.write_all(body).unwrap();
+            respond(&mut tls, body);
             tls.conn.send_close_notify();
             tls.flush().unwrap();
         }
@@ -406,7 +323,7 @@ fn hash_all(addr: &str, urls: &[String]) -> Vec<String> {
     stream.read_to_end(&mut response).unwrap();
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
     assert!(text(&response[..split]).starts_with("HTTP/1.1 200"), "{}", text(&response));
-    text(&dechunk(&response[split + 4..])).lines().map(str::to_string).collect()
+    text(&dechunk_all(&response[split + 4..])).lines().map(str::to_string).collect()
 }
 
 #[test]

@@ -12,14 +12,13 @@
 
 mod common;
 
+use common::net::{accept_within, origin, request, sha256_hex};
 use common::{copy_dir, compiler, componentize_py, text, upstream_sdist, Server};
-use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A copy of upstream's `examples/NAME` at `work/examples/NAME`, with
 /// upstream's `wit/` at `work/wit`; returns the example's folder.
@@ -39,25 +38,6 @@ fn build(dir: &Path, args: &[&str]) {
     assert_eq!(text(&output.stdout), "Component built successfully\n");
 }
 
-/// The next connection to `listener`, waiting at most `limit`.
-fn accept_within(listener: &TcpListener, limit: Duration) -> TcpStream {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + limit;
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                stream.set_nonblocking(false).unwrap();
-                return stream;
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "no connection within {limit:?}");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(error) => panic!("accept: {error}"),
-        }
-    }
-}
-
 #[test]
 fn cli_example_prints_hello_world() {
     let tmp = tempfile::tempdir().unwrap();
@@ -70,76 +50,6 @@ fn cli_example_prints_hello_world() {
         .unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout), "Hello, world!\n");
-}
-
-/// A plain-HTTP server of the test on loopback: answers each of `requests`
-/// connections to any `GET` path with `body`.
-fn origin(body: &'static [u8], requests: usize) -> (String, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let server = std::thread::spawn(move || {
-        for _ in 0..requests {
-            let mut stream = accept_within(&listener, Duration::from_secs(60));
-            stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-            let mut head = Vec::new();
-            let mut byte = [0; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                if stream.read(&mut byte).unwrap() == 0 {
-                    break;
-                }
-                head.push(byte[0]);
-            }
-            assert!(head.starts_with(b"GET /"), "{}", text(&head));
-            let response = format!(
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            stream.write_all(response.as_bytes()).unwrap();
-            stream.write_all(body).unwrap();
-        }
-    });
-    (addr, server)
-}
-
-/// One request on a new connection; returns the status line and the body
-/// (de-chunked when the response is chunked).
-fn request(addr: &str, head: &str, body: &[u8]) -> (String, Vec<u8>) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no end of headers in {:?}", text(&response)));
-    let head = text(&response[..split]).to_ascii_lowercase();
-    let status = head.lines().next().unwrap().to_string();
-    let mut body = response[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = dechunk(&body);
-    }
-    (status, body)
-}
-
-/// The body of a chunked HTTP/1.1 response.
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = body.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
-        let size = usize::from_str_radix(text(&body[..line_end]).trim(), 16).expect("chunk size");
-        body = &body[line_end + 2..];
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&body[..size]);
-        body = &body[size + 2..];
-    }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Upstream's http example under `serve` (its README: `wasmtime serve
@@ -165,7 +75,7 @@ fn http_example_echoes_and_hashes_urls() {
     assert_eq!(text(&body), poem);
 
     let bodies: [&'static [u8]; 3] = [b"first origin\n", b"second origin, a longer body\n", b""];
-    let origins: Vec<_> = bodies.iter().map(|body| origin(body, 1)).collect();
+    let origins: Vec<_> = bodies.iter().map(|body| origin(body, Duration::ZERO, 1)).collect();
     let urls: Vec<String> = origins
         .iter()
         .enumerate()
@@ -299,7 +209,6 @@ fn tcp_example_talks_to_a_local_listener() {
     let addr = listener.local_addr().unwrap().to_string();
     let peer = std::thread::spawn(move || {
         let mut stream = accept_within(&listener, Duration::from_secs(60));
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut received = Vec::new();
         let mut buffer = [0; 1024];
         while received.len() < b"hello, world!".len() {

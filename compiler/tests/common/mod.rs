@@ -5,6 +5,7 @@
 //! every helper.
 #![allow(dead_code)]
 
+pub mod net;
 pub mod protocol;
 
 use std::path::{Path, PathBuf};
