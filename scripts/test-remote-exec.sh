@@ -135,7 +135,9 @@ start_postgres() {
 }
 stop_postgres() {
   [ -f "$pg/data/postmaster.pid" ] || return 0
-  runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$pg/data" -m fast -w -t 30 stop >/dev/null
+  # From "$pg": runuser keeps the working folder, which the postgres user
+  # may not be allowed to enter (a checkout in a private folder).
+  (cd "$pg" && runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$pg/data" -m fast -w -t 30 stop >/dev/null)
 }
 
 # --------------------------------------------------------------- BuildGrid
