@@ -72,7 +72,10 @@ export COMPONENTIZE_PY_CACHE_DIR="$work/cache"
 
 # The WASI WIT files upstream needs for the cli app (ours bundles them):
 # the ones wasmtime-wasi ships, as in compiler/build.rs.
+# --filter-platform: with --offline, metadata of every target's packages
+# would need crates that no build here downloads (Windows-only ones).
 wasi_deps=$(cd "$root" && cargo metadata --format-version 1 --offline \
+  --filter-platform "$(rustc -vV | sed -n 's/^host: //p')" \
   --manifest-path compiler/Cargo.toml | python3 -c '
 import json, os, sys
 m = json.load(sys.stdin)
