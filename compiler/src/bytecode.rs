@@ -19,6 +19,10 @@
 //!    sources, where CPython's `SourceFileLoader` looks, checks the source
 //!    hash and loads the byte code instead of compiling.
 //!
+//! One-shot builds keep the pycs in the compile cache folder too
+//! ([`disk`]: one file per app), so that the next build of the same app
+//! compiles only what changed.
+//!
 //! The snapshot then depends only on the pyc bytes, which depend only on
 //! each source and its guest path (see `bytecode.py`): a worker that reuses
 //! the pycs of unchanged modules, a one-shot build that compiles all of
@@ -30,6 +34,8 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+
+mod disk;
 
 /// The guest module that compiles (the stand-in bindings package's
 /// registry, see its docstring).
@@ -120,7 +126,8 @@ fn walk(host: &Path, guest: &str, depth: usize, found: &mut BTreeMap<String, (Pa
 pub(crate) struct Prepared {
     /// (host folder, guest `…/__pycache__`) to mount, in guest-path order.
     pub mounts: Vec<(PathBuf, String)>,
-    /// Sources compiled by this build's pre-pass, and reused from the memo.
+    /// Sources compiled by this build's pre-pass, and reused from the memo
+    /// or the on-disk cache.
     pub compiled: usize,
     /// See `compiled`.
     pub reused: usize,
@@ -145,9 +152,10 @@ fn with_memo<R>(f: impl FnOnce(&mut CodeMemo) -> R) -> R {
 }
 
 /// Compile `sources` (a pre-pass is worth it: see [`worth_it`]) or take
-/// them from the memo, and lay the pycs out for mounting. `compile` runs
-/// one pre-pass instance over the given guest paths and returns the pyc
-/// of each that compiled; it is called on rayon's pool.
+/// them from the memo or the on-disk cache ([`disk`]), and lay the pycs out
+/// for mounting. `compile` runs one pre-pass instance over the given guest
+/// paths and returns the pyc of each that compiled; it is called on rayon's
+/// pool.
 pub(crate) fn prepare(
     identity: &crate::memo::Key,
     sources: &[Source],
@@ -157,6 +165,7 @@ pub(crate) fn prepare(
         .iter()
         .map(|source| crate::memo::key(&[identity, source.guest.as_bytes(), &source.bytes]))
         .collect();
+    // `None`: not known yet; an empty pyc: the source does not compile.
     let mut pycs: Vec<Option<Arc<Vec<u8>>>> = with_memo(|memo| {
         memo.clock += 1;
         let now = memo.clock;
@@ -169,6 +178,23 @@ pub(crate) fn prepare(
             })
             .collect()
     });
+    // What the memo does not have, from this app's bundle on disk.
+    let bundle = disk::path(identity, sources);
+    let mut on_disk = None;
+    if let Some(path) = bundle.as_deref().filter(|_| pycs.iter().any(Option::is_none)) {
+        let found = disk::load(path);
+        with_memo(|memo| {
+            for (i, key) in keys.iter().enumerate() {
+                if pycs[i].is_none() {
+                    if let Some(pyc) = found.get(key) {
+                        pycs[i] = Some(remember(memo, *key, pyc.clone()));
+                    }
+                }
+            }
+            evict(memo);
+        });
+        on_disk = Some(found);
+    }
     let missing: Vec<usize> = (0..sources.len()).filter(|&i| pycs[i].is_none()).collect();
     let reused = sources.len() - missing.len();
     // Contiguous chunks of about equal source size, one per instance.
@@ -192,23 +218,25 @@ pub(crate) fn prepare(
             compile(&paths)
         })
         .collect::<Result<_>>()?;
-    let mut compiled = 0;
+    let compiled = missing.len();
     with_memo(|memo| {
-        let now = memo.clock;
         for (chunk, result) in chunks.iter().filter(|chunk| !chunk.is_empty()).zip(results) {
             for (&i, pyc) in chunk.iter().zip(result) {
-                let Some(pyc) = pyc else { continue };
-                compiled += 1;
-                let pyc = Arc::new(pyc);
-                memo.bytes += pyc.len();
-                if let Some(old) = memo.entries.insert(keys[i], (pyc.clone(), now)) {
-                    memo.bytes -= old.0.len();
-                }
-                pycs[i] = Some(pyc);
+                // A source that does not compile is remembered too (an
+                // empty pyc), so that no later build starts an instance
+                // for it again.
+                pycs[i] = Some(remember(memo, keys[i], Arc::new(pyc.unwrap_or_default())));
             }
         }
         evict(memo);
     });
+    let pycs: Vec<Arc<Vec<u8>>> = pycs.into_iter().map(|pyc| pyc.unwrap_or_default()).collect();
+    // The bundle on disk, rewritten when it is not this build's set.
+    if let (Some(path), Some(found)) = (&bundle, &on_disk) {
+        if found.len() != keys.len() || keys.iter().any(|key| !found.contains_key(key)) {
+            disk::store(path, &keys, &pycs);
+        }
+    }
 
     // One host folder per guest folder that has pycs.
     let dir = tempfile::Builder::new()
@@ -217,7 +245,9 @@ pub(crate) fn prepare(
         .context("creating a temporary folder")?;
     let mut folders: BTreeMap<&str, PathBuf> = BTreeMap::new();
     for (source, pyc) in sources.iter().zip(&pycs) {
-        let Some(pyc) = pyc else { continue };
+        if pyc.is_empty() {
+            continue;
+        }
         let (folder, file) = source.guest.rsplit_once('/').context("a source path without a folder")?;
         let stem = file.strip_suffix(".py").context("a source that is not a `.py` file")?;
         let count = folders.len();
@@ -231,6 +261,15 @@ pub(crate) fn prepare(
         .map(|(folder, host)| (host, format!("{folder}/__pycache__")))
         .collect();
     Ok(Prepared { mounts, compiled, reused, _dir: dir })
+}
+
+/// Keep `pyc` in the memo under `key` (now used) and return it.
+fn remember(memo: &mut CodeMemo, key: crate::memo::Key, pyc: Arc<Vec<u8>>) -> Arc<Vec<u8>> {
+    memo.bytes += pyc.len();
+    if let Some(old) = memo.entries.insert(key, (pyc.clone(), memo.clock)) {
+        memo.bytes -= old.0.len();
+    }
+    pyc
 }
 
 /// Whether `sources` are enough for a pre-pass to pay off.
