@@ -294,7 +294,8 @@ fn evict(memo: &mut CodeMemo) {
 }
 
 /// Lay out a pre-pass instance's folder: the stand-in bindings package
-/// (whose registry is `bytecode.py`), the list of sources and `out/`.
+/// (whose registry is `bytecode.py`) and the list of sources; the instance
+/// writes `out.pycs` beside them.
 pub(crate) fn instance_folder(paths: &[&str]) -> Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new()
         .prefix("componentize-py-prepass-")
@@ -302,16 +303,30 @@ pub(crate) fn instance_folder(paths: &[&str]) -> Result<tempfile::TempDir> {
         .context("creating a temporary folder")?;
     let package = dir.path().join(PACKAGE);
     std::fs::create_dir_all(&package).context("creating the pre-pass package")?;
-    std::fs::create_dir_all(dir.path().join("out")).context("creating the pre-pass output folder")?;
     std::fs::write(package.join("__init__.py"), "").context("writing the pre-pass package")?;
     std::fs::write(package.join("_registry.py"), COMPILER_SOURCE).context("writing the pre-pass package")?;
     std::fs::write(dir.path().join("files.txt"), paths.join("\n")).context("writing the pre-pass list")?;
     Ok(dir)
 }
 
-/// The pycs a pre-pass instance wrote into `dir` for `count` sources.
-pub(crate) fn instance_results(dir: &Path, count: usize) -> Vec<Option<Vec<u8>>> {
-    (0..count).map(|i| std::fs::read(dir.join("out").join(format!("{i}.pyc"))).ok()).collect()
+/// The pycs a pre-pass instance wrote into `dir` for `count` sources
+/// (`out.pycs`: each pyc after its length, 8 bytes little-endian; length 0
+/// for a source that does not compile).
+pub(crate) fn instance_results(dir: &Path, count: usize) -> Result<Vec<Option<Vec<u8>>>> {
+    let path = dir.join("out.pycs");
+    let bytes = std::fs::read(&path).with_context(|| format!("reading `{}`", path.display()))?;
+    let mut rest = bytes.as_slice();
+    let mut pycs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (len, tail) = rest.split_first_chunk::<8>().context("the byte-code pre-pass's output is short")?;
+        let len = usize::try_from(u64::from_le_bytes(*len)).context("a pyc length out of range")?;
+        anyhow::ensure!(tail.len() >= len, "the byte-code pre-pass's output is short");
+        let (pyc, tail) = tail.split_at(len);
+        pycs.push((len > 0).then(|| pyc.to_vec()));
+        rest = tail;
+    }
+    anyhow::ensure!(rest.is_empty(), "the byte-code pre-pass wrote more pycs than it was given sources");
+    Ok(pycs)
 }
 
 #[cfg(test)]

@@ -764,7 +764,7 @@ fn byte_code_prepass(
             Err(error) => match stop.reason(&error) {
                 // `bytecode.py` ends with `os._exit(0)`.
                 Some(crate::limits::Reason::Exited(0)) => {
-                    Ok(crate::bytecode::instance_results(dir.path(), paths.len()))
+                    crate::bytecode::instance_results(dir.path(), paths.len())
                 }
                 Some(reason @ (crate::limits::Reason::TimedOut | crate::limits::Reason::Cancelled)) => {
                     Err(reason.error(inputs.limits, inputs.app, "", error))
