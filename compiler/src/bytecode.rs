@@ -132,7 +132,28 @@ pub(crate) struct Prepared {
     /// See `compiled`.
     pub reused: usize,
     /// Holds the mounted folders.
-    _dir: tempfile::TempDir,
+    _folders: Vec<Arc<Folder>>,
+}
+
+/// One guest folder's pycs on the host (`<stem>.cpython-311.pyc` files),
+/// removed when the last build that mounts it is done.
+struct Folder {
+    dir: tempfile::TempDir,
+    /// The pyc key of each file, by the source's stem.
+    files: BTreeMap<String, crate::memo::Key>,
+}
+
+/// In a long-running process (a worker), the folders of the latest build
+/// by guest folder: a later build with the same pycs in a folder mounts the
+/// same host folder, and one where some changed makes a new folder with
+/// hard links to the unchanged files (no file written, no inode allocated
+/// for them). A one-shot build makes its folders once and keeps none.
+static FOLDERS: Mutex<BTreeMap<String, Arc<Folder>>> = Mutex::new(BTreeMap::new());
+
+/// Drop the folders kept for later builds (their files are removed once no
+/// build mounts them): at the end of a worker.
+pub fn forget_folders() {
+    FOLDERS.lock().unwrap_or_else(PoisonError::into_inner).clear();
 }
 
 /// pyc bytes by key, with a use stamp, and their total size.
@@ -239,28 +260,62 @@ pub(crate) fn prepare(
     }
 
     // One host folder per guest folder that has pycs.
-    let dir = tempfile::Builder::new()
-        .prefix("componentize-py-pyc-")
-        .tempdir()
-        .context("creating a temporary folder")?;
-    let mut folders: BTreeMap<&str, PathBuf> = BTreeMap::new();
-    for (source, pyc) in sources.iter().zip(&pycs) {
+    let mut wanted: BTreeMap<&str, BTreeMap<String, (crate::memo::Key, &[u8])>> = BTreeMap::new();
+    for ((source, pyc), key) in sources.iter().zip(&pycs).zip(&keys) {
         if pyc.is_empty() {
             continue;
         }
         let (folder, file) = source.guest.rsplit_once('/').context("a source path without a folder")?;
         let stem = file.strip_suffix(".py").context("a source that is not a `.py` file")?;
-        let count = folders.len();
-        let host = folders.entry(folder).or_insert_with(|| dir.path().join(count.to_string()));
-        std::fs::create_dir_all(&*host).with_context(|| format!("creating `{}`", host.display()))?;
-        let path = host.join(format!("{stem}.{CACHE_TAG}.pyc"));
-        std::fs::write(&path, &**pyc).with_context(|| format!("writing `{}`", path.display()))?;
+        wanted.entry(folder).or_default().insert(stem.to_string(), (*key, pyc.as_slice()));
     }
-    let mounts = folders
-        .into_iter()
-        .map(|(folder, host)| (host, format!("{folder}/__pycache__")))
-        .collect();
-    Ok(Prepared { mounts, compiled, reused, _dir: dir })
+    let keep = crate::preinit::long_running();
+    let mut kept = FOLDERS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut folders = Vec::with_capacity(wanted.len());
+    let mut mounts = Vec::with_capacity(wanted.len());
+    let mut latest = BTreeMap::new();
+    for (guest, files) in wanted {
+        let previous = if keep { kept.get(guest).cloned() } else { None };
+        let same = previous.as_ref().is_some_and(|folder| {
+            folder.files.len() == files.len()
+                && folder.files.iter().zip(&files).all(|((a, ka), (b, (kb, _)))| a == b && ka == kb)
+        });
+        let folder = match previous {
+            Some(folder) if same => folder,
+            previous => Arc::new(make_folder(&files, previous.as_deref())?),
+        };
+        mounts.push((folder.dir.path().to_path_buf(), format!("{guest}/__pycache__")));
+        if keep {
+            latest.insert(guest.to_string(), folder.clone());
+        }
+        folders.push(folder);
+    }
+    if keep {
+        *kept = latest;
+    }
+    drop(kept);
+    Ok(Prepared { mounts, compiled, reused, _folders: folders })
+}
+
+/// A new host folder with `files` (stem -> key and pyc): hard links to the
+/// files of `previous` with the same stem and key, the others written.
+fn make_folder(files: &BTreeMap<String, (crate::memo::Key, &[u8])>, previous: Option<&Folder>) -> Result<Folder> {
+    let dir = tempfile::Builder::new()
+        .prefix("componentize-py-pyc-")
+        .tempdir()
+        .context("creating a temporary folder")?;
+    for (stem, (key, pyc)) in files {
+        let name = format!("{stem}.{CACHE_TAG}.pyc");
+        let path = dir.path().join(&name);
+        let linked = previous
+            .filter(|previous| previous.files.get(stem) == Some(key))
+            .is_some_and(|previous| std::fs::hard_link(previous.dir.path().join(&name), &path).is_ok());
+        if !linked {
+            std::fs::write(&path, pyc).with_context(|| format!("writing `{}`", path.display()))?;
+        }
+    }
+    let files = files.iter().map(|(stem, (key, _))| (stem.clone(), *key)).collect();
+    Ok(Folder { dir, files })
 }
 
 /// Keep `pyc` in the memo under `key` (now used) and return it.

@@ -184,6 +184,11 @@ pub fn set_long_running(long_running: bool) {
     LONG_RUNNING.store(long_running, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether [`set_long_running`] said this process serves many builds.
+pub(crate) fn long_running() -> bool {
+    LONG_RUNNING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Environment variable that forces the compiler of the initialisation
 /// run: `cranelift` or `winch`.
 pub const COMPILER_ENV: &str = "COMPONENTIZE_PY_PREINIT_COMPILER";

@@ -172,9 +172,14 @@ fn worker_reuses_byte_code_and_matches_one_shot() {
     // Pycs of earlier runs on disk would be reused.
     let cache = private_cache(dir.path(), "cache");
 
+    // The worker's temporary folders (the mounted pycs, kept between builds)
+    // are gone when it exits.
+    let worker_tmp = dir.path().join("worker-tmp");
+    std::fs::create_dir(&worker_tmp).unwrap();
     let mut child = compiler()
         .arg("--persistent_worker")
         .env("COMPONENTIZE_PY_CACHE_DIR", &cache)
+        .env("TMPDIR", &worker_tmp)
         .current_dir(&app)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -238,9 +243,13 @@ fn worker_reuses_byte_code_and_matches_one_shot() {
     let (back, log) = worker_build(3);
     assert_eq!(compiled(&log), (0, compiled_first), "everything is reused:\n{log}");
     assert!(back == first, "rebuild after undoing the edit differs from the first build");
+    let (again, _) = worker_build(4);
+    assert!(again == first, "a rebuild with nothing changed differs");
 
     drop(stdin);
     assert!(child.wait().unwrap().success());
+    let left: Vec<_> = std::fs::read_dir(&worker_tmp).unwrap().flatten().map(|entry| entry.file_name()).collect();
+    assert!(left.is_empty(), "the worker left temporary files: {left:?}");
 }
 
 /// One-shot builds keep the pre-pass's pycs in the compile cache folder
