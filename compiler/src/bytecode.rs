@@ -21,7 +21,8 @@
 //!
 //! One-shot builds keep the pycs in the compile cache folder too
 //! ([`disk`]: one file per app), so that the next build of the same app
-//! compiles only what changed.
+//! compiles only what changed, and the mounted folders ([`tree`]), so that
+//! it writes no pyc either.
 //!
 //! The snapshot then depends only on the pyc bytes, which depend only on
 //! each source and its guest path (see `bytecode.py`): a worker that reuses
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 mod disk;
+mod tree;
 
 /// The guest module that compiles (the stand-in bindings package's
 /// registry, see its docstring).
@@ -133,6 +135,8 @@ pub(crate) struct Prepared {
     pub reused: usize,
     /// Holds the mounted folders.
     _folders: Vec<Arc<Folder>>,
+    /// Or the kept tree that holds them (a one-shot build).
+    _tree: Option<tree::Held>,
 }
 
 /// One guest folder's pycs on the host (`<stem>.cpython-311.pyc` files),
@@ -260,7 +264,7 @@ pub(crate) fn prepare(
     }
 
     // One host folder per guest folder that has pycs.
-    let mut wanted: BTreeMap<&str, BTreeMap<String, (crate::memo::Key, &[u8])>> = BTreeMap::new();
+    let mut wanted = tree::Wanted::new();
     for ((source, pyc), key) in sources.iter().zip(&pycs).zip(&keys) {
         if pyc.is_empty() {
             continue;
@@ -270,6 +274,12 @@ pub(crate) fn prepare(
         wanted.entry(folder).or_default().insert(stem.to_string(), (*key, pyc.as_slice()));
     }
     let keep = crate::preinit::long_running();
+    // A one-shot build: the tree the last build of the same pycs kept.
+    if !keep {
+        if let Some((mounts, held)) = tree::mount(&wanted, CACHE_TAG) {
+            return Ok(Prepared { mounts, compiled, reused, _folders: Vec::new(), _tree: Some(held) });
+        }
+    }
     let mut kept = FOLDERS.lock().unwrap_or_else(PoisonError::into_inner);
     let mut folders = Vec::with_capacity(wanted.len());
     let mut mounts = Vec::with_capacity(wanted.len());
@@ -294,7 +304,7 @@ pub(crate) fn prepare(
         *kept = latest;
     }
     drop(kept);
-    Ok(Prepared { mounts, compiled, reused, _folders: folders })
+    Ok(Prepared { mounts, compiled, reused, _folders: folders, _tree: None })
 }
 
 /// A new host folder with `files` (stem -> key and pyc): hard links to the

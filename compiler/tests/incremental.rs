@@ -253,7 +253,8 @@ fn worker_reuses_byte_code_and_matches_one_shot() {
 }
 
 /// One-shot builds keep the pre-pass's pycs in the compile cache folder
-/// (`bytecode::disk`): a second build of the same app compiles no source
+/// (`bytecode::disk`), and the folders they mount (`bytecode::tree`): a
+/// second build of the same app compiles no source
 /// and writes the same bytes as the first, as a build with the cache off
 /// (`COMPONENTIZE_PY_NO_CACHE`), and as one whose cached pycs are damaged
 /// (read as missing: the build compiles again and succeeds). After an edit
@@ -289,13 +290,25 @@ fn one_shot_builds_reuse_byte_code_from_the_cache_folder() {
         found
     };
 
+    // The mounted pyc folders kept for the next build (`bytecode::tree`),
+    // and what else is in their folder (nothing, once builds are done).
+    let trees = || -> (Vec<std::ffi::OsString>, Vec<std::ffi::OsString>) {
+        let mut found: Vec<_> =
+            std::fs::read_dir(cache.join("pyc-trees")).unwrap().flatten().map(|entry| entry.file_name()).collect();
+        found.sort();
+        found.into_iter().partition(|name| !name.to_string_lossy().starts_with('.'))
+    };
+
     let (first, log) = build("1.wasm", false);
     let (all, reused) = byte_code_counts(&log);
     assert!(all >= 15 && reused == 0, "{log}");
     assert_eq!(bundles().len(), 1, "one file for all the pycs");
+    let (kept, other) = trees();
+    assert!(kept.len() == 1 && other.is_empty(), "{kept:?} {other:?}");
     let (second, log) = build("2.wasm", false);
     assert_eq!(byte_code_counts(&log), (0, all), "the second build compiles nothing:\n{log}");
     assert!(first == second, "the second one-shot build differs from the first");
+    assert_eq!(trees(), (kept.clone(), Vec::new()), "the second build mounts the first's folders");
     let (off, log) = build("3.wasm", true);
     assert_eq!(byte_code_counts(&log), (all, 0), "{log}");
     assert!(first == off, "a build with the cache off differs");
@@ -317,6 +330,7 @@ fn one_shot_builds_reuse_byte_code_from_the_cache_folder() {
     std::fs::write(&module, original.replace("VALUE = 3", "VALUE = 333")).unwrap();
     let (edited, log) = build("5.wasm", false);
     assert_eq!(byte_code_counts(&log), (1, all - 1), "{log}");
+    assert_eq!(trees().0.len(), 2, "a second tree for the edited pycs");
     assert!(edited != first, "the edit did not change the component");
     assert!(edited == build("6.wasm", true).0, "a build after an edit differs from one with the cache off");
 }
