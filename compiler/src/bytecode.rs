@@ -186,6 +186,9 @@ pub(crate) fn prepare(
     sources: &[Source],
     compile: impl Fn(&[&str]) -> Result<Vec<Option<Vec<u8>>>> + Sync,
 ) -> Result<Prepared> {
+    // The pycs also depend on how `bytecode.py` makes them (the on-disk
+    // cache outlives this program's version).
+    let identity = &crate::memo::key(&[identity, COMPILER_SOURCE.as_bytes()]);
     let keys: Vec<_> = sources
         .iter()
         .map(|source| crate::memo::key(&[identity, source.guest.as_bytes(), &source.bytes]))
