@@ -362,11 +362,58 @@ class _Collector:
 _RECORDED = {}
 
 
+# `dataclasses`' generated method source -> its code, while the app is
+# imported (`_compile_once`); emptied by `collect`.
+_GENERATED = {}
+
+
+def _exec_once(source, globals=None, locals=None, /):
+    """`exec` for `dataclasses` while the app is imported: its
+    `_create_fn` builds each method of a `@dataclass` by `exec` of
+    generated source, which is the same text for every class with the same
+    field names (the class is not named in it), so each distinct text is
+    compiled once and its code executed again. What `exec` of the text
+    does, with the same compiler flags (none: dataclasses has no
+    `__future__` imports; `dont_inherit` keeps this module's out), file
+    name and globals: the functions made differ only in sharing code
+    objects."""
+    if type(source) is str and globals is not None and locals is not None:
+        code = _GENERATED.get(source)
+        if code is None:
+            code = _GENERATED[source] = compile(source, "<string>", "exec", dont_inherit=True)
+        return exec(code, globals, locals)
+    if globals is None:
+        # As `exec` without globals: the caller's namespaces.
+        frame = sys._getframe(1)
+        globals = frame.f_globals
+        if locals is None:
+            locals = frame.f_locals
+    return exec(source, globals, locals)
+
+
+def _compile_once(on):
+    """Let `dataclasses` (if imported) use `_exec_once` (`on`) or the
+    built-in `exec` again (not `on`)."""
+    dataclasses = sys.modules.get("dataclasses")
+    if dataclasses is None:
+        return
+    names = vars(dataclasses)
+    if on and "exec" not in names:
+        dataclasses.exec = _exec_once
+    elif not on and names.get("exec") is _exec_once:
+        del dataclasses.exec
+    if not on:
+        _GENERATED.clear()
+
+
 def record_code():
     """Note what the scan needs of the code that imports compile from now on
     (runtime/init.c calls it before importing the app, in `reachable` mode),
     so that `_scan_imported` need not compile the app's sources a second
-    time. Only the summaries are kept, not the code. Ends in `collect`."""
+    time. Only the summaries are kept, not the code. Also lets `dataclasses`
+    compile each distinct generated method source once (`_exec_once`).
+    Ends in `collect`."""
+    _compile_once(True)
     original = SourceLoader.get_code
 
     def get_code(self, fullname):
@@ -380,6 +427,7 @@ def record_code():
 
 
 def _stop_recording():
+    _compile_once(False)
     original = getattr(SourceLoader.get_code, "original", None)
     if original is not None:
         SourceLoader.get_code = original

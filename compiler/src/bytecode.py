@@ -4,10 +4,13 @@ instance of its own before the app's import.
 The runtime imports this module as the registry of a stand-in bindings
 package (runtime/init.c imports `<package>._registry` right after CPython has
 started), so its body runs with nothing else imported: it compiles each source
-that `files.txt` names, writes `out/<line number>.pyc` (a hash-based pyc,
-checked against its source when imported) and ends the instance with
-`os._exit(0)`.  A source that does not compile is skipped: the app's import
-compiles it again and reports the error as usual.
+that `files.txt` names into a hash-based pyc (checked against its source when
+imported), writes them all into one file, `out.pycs` (per source, in the
+order of `files.txt`: the pyc's length as 8 bytes, little-endian, then the
+pyc; one file, so that the host's file system does not allocate one per
+source), and ends the instance with `os._exit(0)`.  A source that does not
+compile gets length 0: the app's import compiles it again and reports the
+error as usual.
 
 Each code object is marshalled and dropped before the next source is
 compiled, so a pyc depends on its source and path only, not on which other
@@ -23,26 +26,32 @@ from _frozen_importlib_external import MAGIC_NUMBER, _RAW_MAGIC_NUMBER
 _DIR = "/componentize-py-prepass"
 
 
+def _pyc(path):
+    """The pyc of the source at `path` with its length before it; only the
+    length, 0, when it does not compile."""
+    try:
+        with open(path, "rb") as file:
+            source = file.read()
+        # As SourceLoader.source_to_code compiles it.
+        code = compile(source, path, "exec", dont_inherit=True)
+    except (OSError, SyntaxError, ValueError, UnicodeError):
+        return bytes(8)
+    data = bytearray(8)
+    data.extend(MAGIC_NUMBER)
+    data.extend((0b11).to_bytes(4, "little"))  # hash-based, checked
+    data.extend(_imp.source_hash(_RAW_MAGIC_NUMBER, source))
+    data.extend(marshal.dumps(code))
+    del code
+    data[:8] = (len(data) - 8).to_bytes(8, "little")
+    return data
+
+
 def _main():
     with open(_DIR + "/files.txt", encoding="utf-8") as listing:
         paths = listing.read().split("\n")
-    for index, path in enumerate(paths):
-        if not path:
-            continue
-        try:
-            with open(path, "rb") as file:
-                source = file.read()
-            # As SourceLoader.source_to_code compiles it.
-            code = compile(source, path, "exec", dont_inherit=True)
-        except (OSError, SyntaxError, ValueError, UnicodeError):
-            continue
-        data = bytearray(MAGIC_NUMBER)
-        data.extend((0b11).to_bytes(4, "little"))  # hash-based, checked
-        data.extend(_imp.source_hash(_RAW_MAGIC_NUMBER, source))
-        data.extend(marshal.dumps(code))
-        del code
-        with open(f"{_DIR}/out/{index}.pyc", "wb") as out:
-            out.write(data)
+    with open(_DIR + "/out.pycs", "wb") as out:
+        for path in paths:
+            out.write(_pyc(path))
     os._exit(0)
 
 

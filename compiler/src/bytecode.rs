@@ -19,6 +19,11 @@
 //!    sources, where CPython's `SourceFileLoader` looks, checks the source
 //!    hash and loads the byte code instead of compiling.
 //!
+//! One-shot builds keep the pycs in the compile cache folder too
+//! ([`disk`]: one file per app), so that the next build of the same app
+//! compiles only what changed, and the mounted folders ([`tree`]), so that
+//! it writes no pyc either.
+//!
 //! The snapshot then depends only on the pyc bytes, which depend only on
 //! each source and its guest path (see `bytecode.py`): a worker that reuses
 //! the pycs of unchanged modules, a one-shot build that compiles all of
@@ -30,6 +35,9 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
+
+mod disk;
+mod tree;
 
 /// The guest module that compiles (the stand-in bindings package's
 /// registry, see its docstring).
@@ -120,12 +128,36 @@ fn walk(host: &Path, guest: &str, depth: usize, found: &mut BTreeMap<String, (Pa
 pub(crate) struct Prepared {
     /// (host folder, guest `…/__pycache__`) to mount, in guest-path order.
     pub mounts: Vec<(PathBuf, String)>,
-    /// Sources compiled by this build's pre-pass, and reused from the memo.
+    /// Sources compiled by this build's pre-pass, and reused from the memo
+    /// or the on-disk cache.
     pub compiled: usize,
     /// See `compiled`.
     pub reused: usize,
     /// Holds the mounted folders.
-    _dir: tempfile::TempDir,
+    _folders: Vec<Arc<Folder>>,
+    /// Or the kept tree that holds them (a one-shot build).
+    _tree: Option<tree::Held>,
+}
+
+/// One guest folder's pycs on the host (`<stem>.cpython-311.pyc` files),
+/// removed when the last build that mounts it is done.
+struct Folder {
+    dir: tempfile::TempDir,
+    /// The pyc key of each file, by the source's stem.
+    files: BTreeMap<String, crate::memo::Key>,
+}
+
+/// In a long-running process (a worker), the folders of the latest build
+/// by guest folder: a later build with the same pycs in a folder mounts the
+/// same host folder, and one where some changed makes a new folder with
+/// hard links to the unchanged files (no file written, no inode allocated
+/// for them). A one-shot build makes its folders once and keeps none.
+static FOLDERS: Mutex<BTreeMap<String, Arc<Folder>>> = Mutex::new(BTreeMap::new());
+
+/// Drop the folders kept for later builds (their files are removed once no
+/// build mounts them): at the end of a worker.
+pub fn forget_folders() {
+    FOLDERS.lock().unwrap_or_else(PoisonError::into_inner).clear();
 }
 
 /// pyc bytes by key, with a use stamp, and their total size.
@@ -145,18 +177,23 @@ fn with_memo<R>(f: impl FnOnce(&mut CodeMemo) -> R) -> R {
 }
 
 /// Compile `sources` (a pre-pass is worth it: see [`worth_it`]) or take
-/// them from the memo, and lay the pycs out for mounting. `compile` runs
-/// one pre-pass instance over the given guest paths and returns the pyc
-/// of each that compiled; it is called on rayon's pool.
+/// them from the memo or the on-disk cache ([`disk`]), and lay the pycs out
+/// for mounting. `compile` runs one pre-pass instance over the given guest
+/// paths and returns the pyc of each that compiled; it is called on rayon's
+/// pool.
 pub(crate) fn prepare(
     identity: &crate::memo::Key,
     sources: &[Source],
     compile: impl Fn(&[&str]) -> Result<Vec<Option<Vec<u8>>>> + Sync,
 ) -> Result<Prepared> {
+    // The pycs also depend on how `bytecode.py` makes them (the on-disk
+    // cache outlives this program's version).
+    let identity = &crate::memo::key(&[identity, COMPILER_SOURCE.as_bytes()]);
     let keys: Vec<_> = sources
         .iter()
         .map(|source| crate::memo::key(&[identity, source.guest.as_bytes(), &source.bytes]))
         .collect();
+    // `None`: not known yet; an empty pyc: the source does not compile.
     let mut pycs: Vec<Option<Arc<Vec<u8>>>> = with_memo(|memo| {
         memo.clock += 1;
         let now = memo.clock;
@@ -169,6 +206,23 @@ pub(crate) fn prepare(
             })
             .collect()
     });
+    // What the memo does not have, from this app's bundle on disk.
+    let bundle = disk::path(identity, sources);
+    let mut on_disk = None;
+    if let Some(path) = bundle.as_deref().filter(|_| pycs.iter().any(Option::is_none)) {
+        let found = disk::load(path);
+        with_memo(|memo| {
+            for (i, key) in keys.iter().enumerate() {
+                if pycs[i].is_none() {
+                    if let Some(pyc) = found.get(key) {
+                        pycs[i] = Some(remember(memo, *key, pyc.clone()));
+                    }
+                }
+            }
+            evict(memo);
+        });
+        on_disk = Some(found);
+    }
     let missing: Vec<usize> = (0..sources.len()).filter(|&i| pycs[i].is_none()).collect();
     let reused = sources.len() - missing.len();
     // Contiguous chunks of about equal source size, one per instance.
@@ -192,45 +246,98 @@ pub(crate) fn prepare(
             compile(&paths)
         })
         .collect::<Result<_>>()?;
-    let mut compiled = 0;
+    let compiled = missing.len();
     with_memo(|memo| {
-        let now = memo.clock;
         for (chunk, result) in chunks.iter().filter(|chunk| !chunk.is_empty()).zip(results) {
             for (&i, pyc) in chunk.iter().zip(result) {
-                let Some(pyc) = pyc else { continue };
-                compiled += 1;
-                let pyc = Arc::new(pyc);
-                memo.bytes += pyc.len();
-                if let Some(old) = memo.entries.insert(keys[i], (pyc.clone(), now)) {
-                    memo.bytes -= old.0.len();
-                }
-                pycs[i] = Some(pyc);
+                // A source that does not compile is remembered too (an
+                // empty pyc), so that no later build starts an instance
+                // for it again.
+                pycs[i] = Some(remember(memo, keys[i], Arc::new(pyc.unwrap_or_default())));
             }
         }
         evict(memo);
     });
+    let pycs: Vec<Arc<Vec<u8>>> = pycs.into_iter().map(|pyc| pyc.unwrap_or_default()).collect();
+    // The bundle on disk, rewritten when it is not this build's set.
+    if let (Some(path), Some(found)) = (&bundle, &on_disk) {
+        if found.len() != keys.len() || keys.iter().any(|key| !found.contains_key(key)) {
+            disk::store(path, &keys, &pycs);
+        }
+    }
 
     // One host folder per guest folder that has pycs.
+    let mut wanted = tree::Wanted::new();
+    for ((source, pyc), key) in sources.iter().zip(&pycs).zip(&keys) {
+        if pyc.is_empty() {
+            continue;
+        }
+        let (folder, file) = source.guest.rsplit_once('/').context("a source path without a folder")?;
+        let stem = file.strip_suffix(".py").context("a source that is not a `.py` file")?;
+        wanted.entry(folder).or_default().insert(stem.to_string(), (*key, pyc.as_slice()));
+    }
+    let keep = crate::preinit::long_running();
+    // A one-shot build: the tree the last build of the same pycs kept.
+    if !keep {
+        if let Some((mounts, held)) = tree::mount(&wanted, CACHE_TAG) {
+            return Ok(Prepared { mounts, compiled, reused, _folders: Vec::new(), _tree: Some(held) });
+        }
+    }
+    let mut kept = FOLDERS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut folders = Vec::with_capacity(wanted.len());
+    let mut mounts = Vec::with_capacity(wanted.len());
+    let mut latest = BTreeMap::new();
+    for (guest, files) in wanted {
+        let previous = if keep { kept.get(guest).cloned() } else { None };
+        let same = previous.as_ref().is_some_and(|folder| {
+            folder.files.len() == files.len()
+                && folder.files.iter().zip(&files).all(|((a, ka), (b, (kb, _)))| a == b && ka == kb)
+        });
+        let folder = match previous {
+            Some(folder) if same => folder,
+            previous => Arc::new(make_folder(&files, previous.as_deref())?),
+        };
+        mounts.push((folder.dir.path().to_path_buf(), format!("{guest}/__pycache__")));
+        if keep {
+            latest.insert(guest.to_string(), folder.clone());
+        }
+        folders.push(folder);
+    }
+    if keep {
+        *kept = latest;
+    }
+    drop(kept);
+    Ok(Prepared { mounts, compiled, reused, _folders: folders, _tree: None })
+}
+
+/// A new host folder with `files` (stem -> key and pyc): hard links to the
+/// files of `previous` with the same stem and key, the others written.
+fn make_folder(files: &BTreeMap<String, (crate::memo::Key, &[u8])>, previous: Option<&Folder>) -> Result<Folder> {
     let dir = tempfile::Builder::new()
         .prefix("componentize-py-pyc-")
         .tempdir()
         .context("creating a temporary folder")?;
-    let mut folders: BTreeMap<&str, PathBuf> = BTreeMap::new();
-    for (source, pyc) in sources.iter().zip(&pycs) {
-        let Some(pyc) = pyc else { continue };
-        let (folder, file) = source.guest.rsplit_once('/').context("a source path without a folder")?;
-        let stem = file.strip_suffix(".py").context("a source that is not a `.py` file")?;
-        let count = folders.len();
-        let host = folders.entry(folder).or_insert_with(|| dir.path().join(count.to_string()));
-        std::fs::create_dir_all(&*host).with_context(|| format!("creating `{}`", host.display()))?;
-        let path = host.join(format!("{stem}.{CACHE_TAG}.pyc"));
-        std::fs::write(&path, &**pyc).with_context(|| format!("writing `{}`", path.display()))?;
+    for (stem, (key, pyc)) in files {
+        let name = format!("{stem}.{CACHE_TAG}.pyc");
+        let path = dir.path().join(&name);
+        let linked = previous
+            .filter(|previous| previous.files.get(stem) == Some(key))
+            .is_some_and(|previous| std::fs::hard_link(previous.dir.path().join(&name), &path).is_ok());
+        if !linked {
+            std::fs::write(&path, pyc).with_context(|| format!("writing `{}`", path.display()))?;
+        }
     }
-    let mounts = folders
-        .into_iter()
-        .map(|(folder, host)| (host, format!("{folder}/__pycache__")))
-        .collect();
-    Ok(Prepared { mounts, compiled, reused, _dir: dir })
+    let files = files.iter().map(|(stem, (key, _))| (stem.clone(), *key)).collect();
+    Ok(Folder { dir, files })
+}
+
+/// Keep `pyc` in the memo under `key` (now used) and return it.
+fn remember(memo: &mut CodeMemo, key: crate::memo::Key, pyc: Arc<Vec<u8>>) -> Arc<Vec<u8>> {
+    memo.bytes += pyc.len();
+    if let Some(old) = memo.entries.insert(key, (pyc.clone(), memo.clock)) {
+        memo.bytes -= old.0.len();
+    }
+    pyc
 }
 
 /// Whether `sources` are enough for a pre-pass to pay off.
@@ -255,7 +362,8 @@ fn evict(memo: &mut CodeMemo) {
 }
 
 /// Lay out a pre-pass instance's folder: the stand-in bindings package
-/// (whose registry is `bytecode.py`), the list of sources and `out/`.
+/// (whose registry is `bytecode.py`) and the list of sources; the instance
+/// writes `out.pycs` beside them.
 pub(crate) fn instance_folder(paths: &[&str]) -> Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new()
         .prefix("componentize-py-prepass-")
@@ -263,16 +371,30 @@ pub(crate) fn instance_folder(paths: &[&str]) -> Result<tempfile::TempDir> {
         .context("creating a temporary folder")?;
     let package = dir.path().join(PACKAGE);
     std::fs::create_dir_all(&package).context("creating the pre-pass package")?;
-    std::fs::create_dir_all(dir.path().join("out")).context("creating the pre-pass output folder")?;
     std::fs::write(package.join("__init__.py"), "").context("writing the pre-pass package")?;
     std::fs::write(package.join("_registry.py"), COMPILER_SOURCE).context("writing the pre-pass package")?;
     std::fs::write(dir.path().join("files.txt"), paths.join("\n")).context("writing the pre-pass list")?;
     Ok(dir)
 }
 
-/// The pycs a pre-pass instance wrote into `dir` for `count` sources.
-pub(crate) fn instance_results(dir: &Path, count: usize) -> Vec<Option<Vec<u8>>> {
-    (0..count).map(|i| std::fs::read(dir.join("out").join(format!("{i}.pyc"))).ok()).collect()
+/// The pycs a pre-pass instance wrote into `dir` for `count` sources
+/// (`out.pycs`: each pyc after its length, 8 bytes little-endian; length 0
+/// for a source that does not compile).
+pub(crate) fn instance_results(dir: &Path, count: usize) -> Result<Vec<Option<Vec<u8>>>> {
+    let path = dir.join("out.pycs");
+    let bytes = std::fs::read(&path).with_context(|| format!("reading `{}`", path.display()))?;
+    let mut rest = bytes.as_slice();
+    let mut pycs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (len, tail) = rest.split_first_chunk::<8>().context("the byte-code pre-pass's output is short")?;
+        let len = usize::try_from(u64::from_le_bytes(*len)).context("a pyc length out of range")?;
+        anyhow::ensure!(tail.len() >= len, "the byte-code pre-pass's output is short");
+        let (pyc, tail) = tail.split_at(len);
+        pycs.push((len > 0).then(|| pyc.to_vec()));
+        rest = tail;
+    }
+    anyhow::ensure!(rest.is_empty(), "the byte-code pre-pass wrote more pycs than it was given sources");
+    Ok(pycs)
 }
 
 #[cfg(test)]

@@ -184,6 +184,11 @@ pub fn set_long_running(long_running: bool) {
     LONG_RUNNING.store(long_running, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// Whether [`set_long_running`] said this process serves many builds.
+pub(crate) fn long_running() -> bool {
+    LONG_RUNNING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Environment variable that forces the compiler of the initialisation
 /// run: `cranelift` or `winch`.
 pub const COMPILER_ENV: &str = "COMPONENTIZE_PY_PREINIT_COMPILER";
@@ -764,7 +769,7 @@ fn byte_code_prepass(
             Err(error) => match stop.reason(&error) {
                 // `bytecode.py` ends with `os._exit(0)`.
                 Some(crate::limits::Reason::Exited(0)) => {
-                    Ok(crate::bytecode::instance_results(dir.path(), paths.len()))
+                    crate::bytecode::instance_results(dir.path(), paths.len())
                 }
                 Some(reason @ (crate::limits::Reason::TimedOut | crate::limits::Reason::Cancelled)) => {
                     Err(reason.error(inputs.limits, inputs.app, "", error))

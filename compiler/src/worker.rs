@@ -172,6 +172,7 @@ pub fn serve(program: OsString, mut startup: Vec<OsString>) -> ExitCode {
     for thread in threads {
         let _ = thread.join();
     }
+    componentize_py::bytecode::forget_folders();
     status
 }
 

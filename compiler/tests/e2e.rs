@@ -588,3 +588,78 @@ fn older_wasi_versions_resolve_to_the_bundled_ones() {
     assert!(err.contains("package 'wasi:cli@0.4.0' not found"), "{err}");
     assert!(err.contains("--> bad.wit:4:"), "{err}");
 }
+
+/// While the app is imported, `dataclasses` compiles each distinct
+/// generated method source once (`_exec_once` in compiler/src/bundle.py):
+/// two modules' classes with the same fields share their methods' code, and
+/// the methods behave as `exec` of the text makes them (names, qualnames,
+/// module, globals, repr, eq, order, frozen). After the import `dataclasses`
+/// uses the built-in `exec` again: a dataclass made at call time has code of
+/// its own.
+#[test]
+fn dataclasses_compile_each_generated_method_once_during_the_import() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("hello.wit"), "package t:dc;\n\nworld hello {\n  export hello: func(name: string) -> string;\n}\n").unwrap();
+    let module = |name: &str| {
+        format!(
+            "import dataclasses\n\nLABEL = '{name}'\n\n@dataclasses.dataclass(order=True)\nclass Point:\n    x: int\n    y: int = 0\n\n    def label(self):\n        return LABEL\n\nclass Outer:\n    @dataclasses.dataclass(frozen=True)\n    class Inner:\n        x: int\n        y: int = 0\n"
+        )
+    };
+    std::fs::write(dir.join("one.py"), module("one")).unwrap();
+    std::fs::write(dir.join("two.py"), module("two")).unwrap();
+    std::fs::write(
+        dir.join("app.py"),
+        r#"import dataclasses
+import one
+import two
+
+
+def check():
+    p, q = one.Point(1, 2), two.Point(1)
+    facts = [
+        repr(p), repr(q), repr(two.Outer.Inner(3)),
+        one.Point.__init__.__code__ is two.Point.__init__.__code__,
+        one.Point.__init__.__qualname__, two.Outer.Inner.__init__.__qualname__,
+        one.Point.__init__.__name__, one.Point.__init__.__module__, two.Point.__eq__.__module__,
+        one.Point.__init__.__globals__ is vars(one), two.Point.__lt__.__globals__ is vars(two),
+        p == one.Point(1, 2), p == q, one.Point(1, 1) < one.Point(1, 2), q.label(),
+    ]
+    try:
+        two.Outer.Inner(1).x = 2
+    except dataclasses.FrozenInstanceError as error:
+        facts.append(type(error).__name__)
+    facts.append("exec" in vars(dataclasses))
+
+    @dataclasses.dataclass(order=True)
+    class Late:
+        x: int
+        y: int = 0
+
+    facts += [repr(Late(5)), Late.__init__.__code__ is one.Point.__init__.__code__, Late.__init__.__qualname__]
+    return " | ".join(map(str, facts))
+
+
+class WitWorld:
+    def hello(self, name):
+        return check()
+"#,
+    )
+    .unwrap();
+    let wasm = dir.join("out.wasm");
+    build(dir, "hello.wit", "hello", "app", &wasm);
+    let output = compiler().args(["run", "--invoke", r#"hello("x")"#, wasm.to_str().unwrap()]).output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let expected = [
+        "Point(x=1, y=2)", "Point(x=1, y=0)", "Outer.Inner(x=3, y=0)",
+        "True",
+        "Point.__init__", "Outer.Inner.__init__",
+        "__init__", "one", "two",
+        "True", "True",
+        "True", "False", "True", "two",
+        "FrozenInstanceError",
+        "False",
+        "check.<locals>.Late(x=5, y=0)", "False", "check.<locals>.Late.__init__",
+    ];
+    assert_eq!(text(&output.stdout), format!("{:?}\n", expected.join(" | ")));
+}
