@@ -74,9 +74,10 @@ pub fn componentize_with(
 
     progress("resolving WIT");
     let libraries = config::discover(&request.python_path)?;
-    let (wit_options, naming, bindings_mount) =
+    let (wit_options, mut naming, bindings_mount) =
         config::apply(&libraries, &request.wit, &request.bindings, &request.module_worlds)?;
-    let (resolve, world) = wit::resolve(&wit_options)?;
+    let (resolve, world, full_names_of) = wit::resolve_with_names(&wit_options)?;
+    naming.full_names_of = full_names_of;
     check_app_exists(&request.app, &request.python_path)?;
     request.bundle.check()?;
     lap(&mut report, "resolve WIT");

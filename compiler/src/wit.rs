@@ -32,9 +32,30 @@ pub struct WitOptions {
     /// the folder's only world, or the one named like the first `-w`),
     /// upstream's `-m/--module-worlds`.
     pub library_worlds: Vec<Option<String>>,
+    /// `full_names` of each of `library_paths` (same order; missing:
+    /// false): the interfaces that come from that library's world get
+    /// package-qualified module names (see [`FullNames`]).
+    pub library_full_names: Vec<bool>,
     /// Upstream's `-i/--intersect-world`: keep only the imports and exports
     /// of the resolved world that this world (looked up like `-w`) has too.
     pub intersect_world: Option<String>,
+}
+
+/// The imports and exports (spelled as [`Resolve::name_world_key`] does)
+/// whose modules get package-qualified names because they come from a
+/// dependency whose `componentize-py.toml` sets `full_names = true`.
+///
+/// As upstream, each interface takes the naming of the first world that
+/// has it (imports and exports apart), in the order: the `-w` worlds (or
+/// the main world), then the dependencies' worlds in path order. So an SDK
+/// with `full_names` gets full names for its own interfaces, not for the
+/// ones the app's world (or an earlier SDK) has too, nor for the app's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FullNames {
+    /// Imported interfaces.
+    pub imports: Vec<String>,
+    /// Exported interfaces.
+    pub exports: Vec<String>,
 }
 
 /// Resolve the WIT described by `options` and select (or merge) its world.
@@ -46,6 +67,12 @@ pub struct WitOptions {
 /// A world whose functions use a WIT feature the runtime does not support
 /// (see [`check_supported`]) is an error.
 pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
+    resolve_with_names(options).map(|(resolve, world, _)| (resolve, world))
+}
+
+/// [`resolve`], also saying which interfaces get full names
+/// ([`FullNames`]).
+pub fn resolve_with_names(options: &WitOptions) -> Result<(Resolve, WorldId, FullNames)> {
     // Without `-d`, a dependency's WIT folder is the main WIT (and its `-m`
     // world the main world).
     let library_world = |index: usize| options.library_worlds.get(index).cloned().flatten();
@@ -121,6 +148,16 @@ pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
             chosen.with_context(|| format!("choosing the world of `{}`", path.display()))?;
         worlds.push(library_world);
     }
+    // Which world each interface is named after: `main_count` main worlds
+    // (short names unless the main WIT is the first dependency's and no
+    // `-w` chose its world), then one per dependency.
+    let main_count = worlds.len() - libraries.len();
+    let library_full = |index: usize| options.library_full_names.get(index).copied().unwrap_or(false);
+    let main_full = first_library == 1 && options.worlds.is_empty() && library_full(0);
+    let world_full: Vec<bool> = (0..worlds.len())
+        .map(|i| if i < main_count { main_full } else { library_full(first_library + i - main_count) })
+        .collect();
+    let full_names = full_names_of(&resolve, &worlds, &world_full);
     for other in &worlds[1..] {
         let mut clone_maps = Default::default();
         resolve
@@ -138,7 +175,31 @@ pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
         intersect(&mut resolve, intersector, world);
     }
     check_supported(&resolve, world)?;
-    Ok((resolve, world))
+    Ok((resolve, world, full_names))
+}
+
+/// [`FullNames`] of `worlds` (before they are merged), `full[i]` saying
+/// whether `worlds[i]` wants full names.
+fn full_names_of(resolve: &Resolve, worlds: &[WorldId], full: &[bool]) -> FullNames {
+    let mut names = FullNames::default();
+    let mut seen_imports = HashSet::new();
+    let mut seen_exports = HashSet::new();
+    for (world, &full) in worlds.iter().zip(full) {
+        let world = &resolve.worlds[*world];
+        let sides = [(&world.imports, &mut seen_imports, &mut names.imports), (&world.exports, &mut seen_exports, &mut names.exports)];
+        for (items, seen, out) in sides {
+            for (key, item) in items {
+                if !matches!(item, WorldItem::Interface { .. }) {
+                    continue;
+                }
+                let name = resolve.name_world_key(key);
+                if seen.insert(name.clone()) && full {
+                    out.push(name);
+                }
+            }
+        }
+    }
+    names
 }
 
 /// Remove from `world` every import and export whose name `intersector`
