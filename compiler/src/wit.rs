@@ -121,13 +121,15 @@ pub fn resolve_with_names(options: &WitOptions) -> Result<(Resolve, WorldId, Ful
     add_wasi(&mut resolve).context("loading the bundled WASI WIT packages")?;
 
     let mut worlds = Vec::new();
-    if main_worlds.is_empty() {
+    // With no `-w`, the main WIT's only world; as upstream, a main WIT
+    // without worlds is fine when the dependencies bring some (`-m`).
+    let main_has_no_world = main.iter().all(|package| resolve.packages[*package].worlds.is_empty());
+    if main_worlds.is_empty() && !(main_has_no_world && !libraries.is_empty()) {
         worlds.push(select_world(&resolve, &main, None)?);
     }
     for name in &main_worlds {
         worlds.push(select_world(&resolve, &main, Some(name))?);
     }
-    let world = worlds[0];
     for (index, path) in libraries.iter().enumerate() {
         let (with_library, library_main) = push_paths(resolve, std::slice::from_ref(path), true)
             .with_context(|| format!("loading the WIT of a dependency, `{}`", path.display()))?;
@@ -158,6 +160,7 @@ pub fn resolve_with_names(options: &WitOptions) -> Result<(Resolve, WorldId, Ful
         .map(|i| if i < main_count { main_full } else { library_full(first_library + i - main_count) })
         .collect();
     let full_names = full_names_of(&resolve, &worlds, &world_full);
+    let world = worlds[0];
     for other in &worlds[1..] {
         let mut clone_maps = Default::default();
         resolve
