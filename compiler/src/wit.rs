@@ -728,4 +728,63 @@ mod tests {
         let err = resolve(&options(Path::new("/does/not/exist.wit"), "w")).unwrap_err();
         assert!(err.to_string().contains("does not exist"), "{err}");
     }
+
+    /// Two SDK folders: `s:one` (full names) imports `s:two/shared`, which
+    /// `s:two` (short names, first with `-m` order) imports too; the
+    /// app's world exports `a:b/api`, which `s:one` exports as well.
+    fn sdks(root: &Path) -> WitOptions {
+        let write = |path: &str, text: &str| {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("app/app.wit", "package a:b;\ninterface api { f: func(); }\nworld w { export api; }\n");
+        write("two/two.wit", "package s:two;\ninterface shared { g: func(); }\nworld two { import shared; }\n");
+        write(
+            "one/one.wit",
+            "package s:one;\ninterface mine { h: func(); }\n\
+             world one { import s:two/shared; export mine; export a:b/api; }\n",
+        );
+        write("one/deps/two/two.wit", "package s:two;\ninterface shared { g: func(); }\nworld two { import shared; }\n");
+        write("one/deps/app/app.wit", "package a:b;\ninterface api { f: func(); }\n");
+        WitOptions {
+            paths: vec![root.join("app")],
+            worlds: vec!["w".into()],
+            library_paths: vec![root.join("two"), root.join("one")],
+            library_full_names: vec![false, true],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn full_names_go_to_the_interfaces_a_full_named_world_brings_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (resolve, world, names) = resolve_with_names(&sdks(dir.path())).unwrap();
+        assert_eq!(names.imports, Vec::<String>::new(), "s:two names `shared` first");
+        assert_eq!(names.exports, ["s:one/mine"], "the app's world names `api` first");
+        let world = &resolve.worlds[world];
+        assert_eq!(world.imports.len(), 1);
+        assert_eq!(world.exports.len(), 2);
+
+        // With the SDK that wants full names first, `shared` is its.
+        let mut options = sdks(dir.path());
+        options.library_paths.reverse();
+        options.library_full_names.reverse();
+        let (_, _, names) = resolve_with_names(&options).unwrap();
+        assert_eq!(names.imports, ["s:two/shared"]);
+    }
+
+    #[test]
+    fn a_main_wit_without_worlds_takes_the_libraries_worlds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = sdks(dir.path());
+        std::fs::write(dir.path().join("app/app.wit"), "package a:b;\ninterface api { f: func(); }\n").unwrap();
+        options.worlds.clear();
+        let (resolve, world, _) = resolve_with_names(&options).unwrap();
+        assert_eq!(resolve.worlds[world].exports.len(), 2);
+        // Without libraries it is still an error.
+        options.library_paths.clear();
+        let error = resolve_with_names(&options).unwrap_err();
+        assert!(format!("{error:#}").contains("no world was named with `-w`"), "{error:#}");
+    }
 }
