@@ -44,6 +44,20 @@ _MODULES = {}
 # Where the stdlib is while building (runtime/init.c).
 _STDLIB = "/python/lib/"
 
+# Where the `-p` folders are while building (compiler/src/preinit.rs): the
+# app and its dependencies.
+_APP = "/app/"
+
+# CPython 3.11's `__future__.annotations.compiler_flag` (CO_FUTURE_ANNOTATIONS).
+_DEFER_ANNOTATIONS = 0x1000000
+
+
+def annotation_flags(path):
+    """The compiler flags of a source at `path`: PEP 563's deferred
+    annotations for the app and its dependencies (below `_APP`), none for
+    the stdlib and the generated bindings. See `defer_annotations`."""
+    return _DEFER_ANNOTATIONS if isinstance(path, str) and path.startswith(_APP) else 0
+
 
 class BundleLoader:
     """Executes a bundled module's code (a loader in the sense of PEP 451)."""
@@ -269,7 +283,13 @@ class _Collector:
         is_package = spec.submodule_search_locations is not None
         if isinstance(spec.loader, SourceFileLoader):
             try:
-                code = compile(spec.loader.get_source(name), spec.origin, "exec", dont_inherit=True)
+                code = compile(
+                    spec.loader.get_source(name),
+                    spec.origin,
+                    "exec",
+                    dont_inherit=True,
+                    flags=annotation_flags(spec.origin),
+                )
             except (OSError, SyntaxError, ValueError) as error:
                 print(f"warning: not bundled: {name} ({error})", file=sys.stderr)
                 return False
@@ -354,6 +374,40 @@ class _Collector:
             elif entry.isidentifier() and os.path.isdir(path):
                 if os.path.isfile(os.path.join(path, "__init__.py")):
                     self.add_tree(prefix + entry)
+
+
+# `SourceLoader.source_to_code` with `annotation_flags`. Compiled under the
+# file name of importlib's own frames, so that import tracebacks (a
+# SyntaxError, an exception in the app's module body) lose this frame
+# together with importlib's, as they would without it.
+_SOURCE_TO_CODE = """
+def source_to_code(self, data, path, *, _optimize=-1):
+    return _call_with_frames_removed(
+        compile, data, path, "exec", flags=flags(path), dont_inherit=True, optimize=_optimize
+    )
+"""
+
+
+def defer_annotations():
+    """Compile the sources that imports load from the `-p` folders from now
+    on with deferred annotations (`from __future__ import annotations`), the
+    closest CPython 3.11 comes to 3.14's lazy annotations (PEP 649), which
+    upstream componentize-py 0.25.1's apps may rely on: an annotation naming
+    something defined later, or never imported, is not evaluated when its
+    function or class is defined. The registry of the bindings calls it
+    before the app is imported (added by the compiler,
+    compiler/src/componentize.rs); the byte-code pre-pass
+    (compiler/src/bytecode.py) and `_Collector._add` compile with the same
+    flags."""
+    from _frozen_importlib import _call_with_frames_removed
+
+    if getattr(SourceLoader.source_to_code, "defers_annotations", False):
+        return
+    scope = {"_call_with_frames_removed": _call_with_frames_removed, "flags": annotation_flags}
+    exec(compile(_SOURCE_TO_CODE, "<frozen importlib._bootstrap_external>", "exec"), scope)
+    source_to_code = scope["source_to_code"]
+    source_to_code.defers_annotations = True
+    SourceLoader.source_to_code = source_to_code
 
 
 # name -> (source path, `_summary` of the code that importing the module
@@ -453,7 +507,13 @@ def _scan_imported(collector, recorded):
             collector.queue.append((summary, package, True))
             continue
         try:
-            code = compile(spec.loader.get_source(name), spec.origin, "exec", dont_inherit=True)
+            code = compile(
+                spec.loader.get_source(name),
+                spec.origin,
+                "exec",
+                dont_inherit=True,
+                flags=annotation_flags(spec.origin),
+            )
         except (OSError, SyntaxError, ValueError):
             code = None
         if code is not None:

@@ -24,6 +24,10 @@ import os
 from _frozen_importlib_external import MAGIC_NUMBER, _RAW_MAGIC_NUMBER
 
 _DIR = "/componentize-py-prepass"
+# As in compiler/src/bundle.py: where the `-p` folders are, and CPython
+# 3.11's `__future__.annotations.compiler_flag`.
+_APP = "/app/"
+_DEFER_ANNOTATIONS = 0x1000000
 
 
 def _pyc(path):
@@ -32,8 +36,11 @@ def _pyc(path):
     try:
         with open(path, "rb") as file:
             source = file.read()
-        # As SourceLoader.source_to_code compiles it.
-        code = compile(source, path, "exec", dont_inherit=True)
+        # As SourceLoader.source_to_code compiles it: with deferred
+        # annotations below the `-p` folders (`defer_annotations` in
+        # compiler/src/bundle.py).
+        flags = _DEFER_ANNOTATIONS if path.startswith(_APP) else 0
+        code = compile(source, path, "exec", flags=flags, dont_inherit=True)
     except (OSError, SyntaxError, ValueError, UnicodeError):
         return bytes(8)
     data = bytearray(8)

@@ -74,9 +74,10 @@ pub fn componentize_with(
 
     progress("resolving WIT");
     let libraries = config::discover(&request.python_path)?;
-    let (wit_options, naming, bindings_mount) =
+    let (wit_options, mut naming, bindings_mount) =
         config::apply(&libraries, &request.wit, &request.bindings, &request.module_worlds)?;
-    let (resolve, world) = wit::resolve(&wit_options)?;
+    let (resolve, world, full_names_of) = wit::resolve_with_names(&wit_options)?;
+    naming.full_names_of = full_names_of;
     check_app_exists(&request.app, &request.python_path)?;
     request.bundle.check()?;
     lap(&mut report, "resolve WIT");
@@ -125,7 +126,7 @@ pub fn componentize_with(
         _library_bindings.push(dir);
         Ok(())
     };
-    write_files(bundled.path(), &files)?;
+    write_files(bundled.path(), &with_deferred_annotations(files, naming.package())?)?;
     for at in &bindings_mount {
         mount(&bindings::alias_package(&files, naming.package(), &at.package), at)?;
     }
@@ -250,6 +251,34 @@ fn check_app_exists(app: &str, python_path: &[PathBuf]) -> Result<()> {
         "app module `{app}` not found on the python path ({})",
         searched.join(", ")
     )
+}
+
+/// What the registry of the bindings package `package` does last, when
+/// the runtime imports it before the app: from then on, the app's sources
+/// are compiled with deferred annotations (`defer_annotations` in
+/// `bundle.py`), as upstream's CPython 3.14 leaves annotations unevaluated.
+const DEFER_ANNOTATIONS: &str = "\n# Added by the compiler: the app's sources get deferred annotations.\n\
+    import _componentize_py_bundle\n\
+    _componentize_py_bundle.defer_annotations()\n";
+
+/// `files` (the generated bindings of package `package`) with
+/// [`DEFER_ANNOTATIONS`] at the end of the registry: only in the component,
+/// not in what `bindings` writes.
+fn with_deferred_annotations(files: &[(String, String)], package: &str) -> Result<Vec<(String, String)>> {
+    let registry = format!("{}/_registry.py", package.replace('.', "/"));
+    if !files.iter().any(|(path, _)| *path == registry) {
+        bail!("the generated bindings have no `{registry}`");
+    }
+    Ok(files
+        .iter()
+        .map(|(path, contents)| {
+            if *path == registry {
+                (path.clone(), format!("{contents}{DEFER_ANNOTATIONS}"))
+            } else {
+                (path.clone(), contents.clone())
+            }
+        })
+        .collect())
 }
 
 /// Write generated files under `dir`.

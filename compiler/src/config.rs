@@ -13,7 +13,9 @@
 //!   folder must exist; bindings generated there for an IDE are shadowed);
 //! - `import_interface_names`, `export_interface_names`: tables
 //!   `"ns:pkg/iface@ver" = "module"`, as `--import-interface-name`;
-//! - `full_names = true`, as `--full-names`.
+//! - `full_names = true`, as `--full-names` for the interfaces that come
+//!   from this package's world (not those the app's world, or an earlier
+//!   package's, has too: see [`crate::wit::FullNames`]).
 //!
 //! Command-line options win over the files. Of several copies of one
 //! package on the path, only the first one's file counts, as Python imports
@@ -122,7 +124,8 @@ pub struct BindingsMount {
 
 /// The command line's WIT and naming options with the libraries' added:
 /// their WIT folders, interface names (the command line's win) and
-/// `full_names`; and where the generated package goes for each library
+/// `full_names` (per library, in `WitOptions::library_full_names`); and
+/// where the generated package goes for each library
 /// that sets `bindings` (a tree of modules re-exporting the package's).
 ///
 /// `module_worlds` are upstream's `-m MODULE=WORLD`: the world to take from
@@ -148,11 +151,29 @@ pub fn apply(
     let mut wit = wit.clone();
     let mut naming = naming.clone();
     let mut mounts = Vec::new();
+    // As upstream: the libraries named with `-m` first, in that order
+    // (upstream asks for it to follow the packages' dependencies), then
+    // the others in path order. The order decides which world an interface
+    // that several have is named after (`crate::wit::FullNames`).
+    let mut ordered: Vec<&Library> = Vec::new();
+    for (module, _) in module_worlds {
+        if let Some(library) = libraries.iter().find(|library| library.module == *module) {
+            if !ordered.iter().any(|seen| std::ptr::eq(*seen, library)) {
+                ordered.push(library);
+            }
+        }
+    }
     for library in libraries {
+        if !ordered.iter().any(|seen| std::ptr::eq(*seen, library)) {
+            ordered.push(library);
+        }
+    }
+    for library in ordered {
         if let Some(path) = &library.wit_directory {
             wit.library_paths.push(path.clone());
             let world = module_worlds.iter().rev().find(|(module, _)| *module == library.module);
             wit.library_worlds.push(world.map(|(_, world)| world.clone()));
+            wit.library_full_names.push(library.full_names);
         }
         for (interface, module) in &library.import_interface_names {
             if !naming.import_interface_names.iter().any(|(i, _)| i == interface) {
@@ -164,7 +185,6 @@ pub fn apply(
                 naming.export_interface_names.push((interface.clone(), module.clone()));
             }
         }
-        naming.full_names |= library.full_names;
         let (Some(folder), Some(package)) = (&library.bindings, library.bindings_module()) else {
             continue;
         };

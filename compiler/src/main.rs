@@ -437,6 +437,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
         all_features: cli.all_features,
         library_paths: Vec::new(),
         library_worlds: Vec::new(),
+        library_full_names: Vec::new(),
         intersect_world: None,
     };
     let toolchain = cli.toolchain.map(|dir| rebase(base, dir));
@@ -445,6 +446,7 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
         import_interface_names: cli.import_interface_name,
         export_interface_names: cli.export_interface_name,
         full_names: cli.full_names,
+        full_names_of: Default::default(),
     };
     match cli.command {
         Command::Componentize {

@@ -32,9 +32,30 @@ pub struct WitOptions {
     /// the folder's only world, or the one named like the first `-w`),
     /// upstream's `-m/--module-worlds`.
     pub library_worlds: Vec<Option<String>>,
+    /// `full_names` of each of `library_paths` (same order; missing:
+    /// false): the interfaces that come from that library's world get
+    /// package-qualified module names (see [`FullNames`]).
+    pub library_full_names: Vec<bool>,
     /// Upstream's `-i/--intersect-world`: keep only the imports and exports
     /// of the resolved world that this world (looked up like `-w`) has too.
     pub intersect_world: Option<String>,
+}
+
+/// The imports and exports (spelled as [`Resolve::name_world_key`] does)
+/// whose modules get package-qualified names because they come from a
+/// dependency whose `componentize-py.toml` sets `full_names = true`.
+///
+/// As upstream, each interface takes the naming of the first world that
+/// has it (imports and exports apart), in the order: the `-w` worlds (or
+/// the main world), then the dependencies' worlds in path order. So an SDK
+/// with `full_names` gets full names for its own interfaces, not for the
+/// ones the app's world (or an earlier SDK) has too, nor for the app's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FullNames {
+    /// Imported interfaces.
+    pub imports: Vec<String>,
+    /// Exported interfaces.
+    pub exports: Vec<String>,
 }
 
 /// Resolve the WIT described by `options` and select (or merge) its world.
@@ -46,6 +67,12 @@ pub struct WitOptions {
 /// A world whose functions use a WIT feature the runtime does not support
 /// (see [`check_supported`]) is an error.
 pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
+    resolve_with_names(options).map(|(resolve, world, _)| (resolve, world))
+}
+
+/// [`resolve`], also saying which interfaces get full names
+/// ([`FullNames`]).
+pub fn resolve_with_names(options: &WitOptions) -> Result<(Resolve, WorldId, FullNames)> {
     // Without `-d`, a dependency's WIT folder is the main WIT (and its `-m`
     // world the main world).
     let library_world = |index: usize| options.library_worlds.get(index).cloned().flatten();
@@ -94,13 +121,15 @@ pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
     add_wasi(&mut resolve).context("loading the bundled WASI WIT packages")?;
 
     let mut worlds = Vec::new();
-    if main_worlds.is_empty() {
+    // With no `-w`, the main WIT's only world; as upstream, a main WIT
+    // without worlds is fine when the dependencies bring some (`-m`).
+    let main_has_no_world = main.iter().all(|package| resolve.packages[*package].worlds.is_empty());
+    if main_worlds.is_empty() && !(main_has_no_world && !libraries.is_empty()) {
         worlds.push(select_world(&resolve, &main, None)?);
     }
     for name in &main_worlds {
         worlds.push(select_world(&resolve, &main, Some(name))?);
     }
-    let world = worlds[0];
     for (index, path) in libraries.iter().enumerate() {
         let (with_library, library_main) = push_paths(resolve, std::slice::from_ref(path), true)
             .with_context(|| format!("loading the WIT of a dependency, `{}`", path.display()))?;
@@ -121,6 +150,17 @@ pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
             chosen.with_context(|| format!("choosing the world of `{}`", path.display()))?;
         worlds.push(library_world);
     }
+    // Which world each interface is named after: `main_count` main worlds
+    // (short names unless the main WIT is the first dependency's and no
+    // `-w` chose its world), then one per dependency.
+    let main_count = worlds.len() - libraries.len();
+    let library_full = |index: usize| options.library_full_names.get(index).copied().unwrap_or(false);
+    let main_full = first_library == 1 && options.worlds.is_empty() && library_full(0);
+    let world_full: Vec<bool> = (0..worlds.len())
+        .map(|i| if i < main_count { main_full } else { library_full(first_library + i - main_count) })
+        .collect();
+    let full_names = full_names_of(&resolve, &worlds, &world_full);
+    let world = worlds[0];
     for other in &worlds[1..] {
         let mut clone_maps = Default::default();
         resolve
@@ -138,7 +178,31 @@ pub fn resolve(options: &WitOptions) -> Result<(Resolve, WorldId)> {
         intersect(&mut resolve, intersector, world);
     }
     check_supported(&resolve, world)?;
-    Ok((resolve, world))
+    Ok((resolve, world, full_names))
+}
+
+/// [`FullNames`] of `worlds` (before they are merged), `full[i]` saying
+/// whether `worlds[i]` wants full names.
+fn full_names_of(resolve: &Resolve, worlds: &[WorldId], full: &[bool]) -> FullNames {
+    let mut names = FullNames::default();
+    let mut seen_imports = HashSet::new();
+    let mut seen_exports = HashSet::new();
+    for (world, &full) in worlds.iter().zip(full) {
+        let world = &resolve.worlds[*world];
+        let sides = [(&world.imports, &mut seen_imports, &mut names.imports), (&world.exports, &mut seen_exports, &mut names.exports)];
+        for (items, seen, out) in sides {
+            for (key, item) in items {
+                if !matches!(item, WorldItem::Interface { .. }) {
+                    continue;
+                }
+                let name = resolve.name_world_key(key);
+                if seen.insert(name.clone()) && full {
+                    out.push(name);
+                }
+            }
+        }
+    }
+    names
 }
 
 /// Remove from `world` every import and export whose name `intersector`
@@ -663,5 +727,64 @@ mod tests {
     fn missing_path_is_an_error() {
         let err = resolve(&options(Path::new("/does/not/exist.wit"), "w")).unwrap_err();
         assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+
+    /// Two SDK folders: `s:one` (full names) imports `s:two/shared`, which
+    /// `s:two` (short names, first with `-m` order) imports too; the
+    /// app's world exports `a:b/api`, which `s:one` exports as well.
+    fn sdks(root: &Path) -> WitOptions {
+        let write = |path: &str, text: &str| {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("app/app.wit", "package a:b;\ninterface api { f: func(); }\nworld w { export api; }\n");
+        write("two/two.wit", "package s:two;\ninterface shared { g: func(); }\nworld two { import shared; }\n");
+        write(
+            "one/one.wit",
+            "package s:one;\ninterface mine { h: func(); }\n\
+             world one { import s:two/shared; export mine; export a:b/api; }\n",
+        );
+        write("one/deps/two/two.wit", "package s:two;\ninterface shared { g: func(); }\nworld two { import shared; }\n");
+        write("one/deps/app/app.wit", "package a:b;\ninterface api { f: func(); }\n");
+        WitOptions {
+            paths: vec![root.join("app")],
+            worlds: vec!["w".into()],
+            library_paths: vec![root.join("two"), root.join("one")],
+            library_full_names: vec![false, true],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn full_names_go_to_the_interfaces_a_full_named_world_brings_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (resolve, world, names) = resolve_with_names(&sdks(dir.path())).unwrap();
+        assert_eq!(names.imports, Vec::<String>::new(), "s:two names `shared` first");
+        assert_eq!(names.exports, ["s:one/mine"], "the app's world names `api` first");
+        let world = &resolve.worlds[world];
+        assert_eq!(world.imports.len(), 1);
+        assert_eq!(world.exports.len(), 2);
+
+        // With the SDK that wants full names first, `shared` is its.
+        let mut options = sdks(dir.path());
+        options.library_paths.reverse();
+        options.library_full_names.reverse();
+        let (_, _, names) = resolve_with_names(&options).unwrap();
+        assert_eq!(names.imports, ["s:two/shared"]);
+    }
+
+    #[test]
+    fn a_main_wit_without_worlds_takes_the_libraries_worlds() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = sdks(dir.path());
+        std::fs::write(dir.path().join("app/app.wit"), "package a:b;\ninterface api { f: func(); }\n").unwrap();
+        options.worlds.clear();
+        let (resolve, world, _) = resolve_with_names(&options).unwrap();
+        assert_eq!(resolve.worlds[world].exports.len(), 2);
+        // Without libraries it is still an error.
+        options.library_paths.clear();
+        let error = resolve_with_names(&options).unwrap_err();
+        assert!(format!("{error:#}").contains("no world was named with `-w`"), "{error:#}");
     }
 }

@@ -663,3 +663,70 @@ class WitWorld:
     ];
     assert_eq!(text(&output.stdout), format!("{:?}\n", expected.join(" | ")));
 }
+
+/// As upstream's CPython 3.14 (lazy annotations), an annotation of the app
+/// may name a class defined further down or never imported: the app's
+/// sources are compiled with deferred annotations (PEP 563), so importing
+/// it evaluates none, and `typing.get_type_hints` resolves them later. A
+/// pyc that the machine's own Python left in the app's `__pycache__`
+/// (compiled eagerly) is not used (the pre-initialisation's file times are
+/// zeroed, so it never looks fresh).
+#[test]
+fn annotations_are_deferred_as_with_upstreams_python() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(repo().join("tests/fixtures/errors/hello.wit"), dir.path().join("hello.wit")).unwrap();
+    let app = r#"
+import dataclasses
+import typing
+
+
+class WitWorld:
+    def hello(self, name: str) -> str:
+        return greet(Greeting(name)).text
+
+
+def greet(greeting: Greeting) -> Reply:
+    return Reply(f"Hello, {greeting.name}! {describe()}")
+
+
+@dataclasses.dataclass
+class Greeting:
+    name: str
+
+
+@dataclasses.dataclass
+class Reply:
+    text: str
+    never: typing.Optional[NeverImported] = None
+
+
+def describe() -> str:
+    hints = typing.get_type_hints(Greeting)
+    return f"{greet.__annotations__['greeting']} {hints['name'].__name__}"
+"#;
+    std::fs::write(dir.path().join("app.py"), app).unwrap();
+    let wasm = dir.path().join("hello.wasm");
+    build(dir.path(), "hello.wit", "hello", "app", &wasm);
+    let output = compiler()
+        .args(["run", "--invoke", r#"hello("world")"#, wasm.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "\"Hello, world! Greeting str\"\n");
+
+    // The machine's Python compiles the app (eagerly) into __pycache__.
+    let status = Command::new("python3")
+        .current_dir(dir.path())
+        .args(["-c", "import py_compile; py_compile.compile('app.py', doraise=True)"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(dir.path().join("__pycache__").is_dir());
+    build(dir.path(), "hello.wit", "hello", "app", &wasm);
+    let output = compiler()
+        .args(["run", "--invoke", r#"hello("again")"#, wasm.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "\"Hello, again! Greeting str\"\n");
+}

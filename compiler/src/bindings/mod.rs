@@ -79,6 +79,9 @@ pub struct Options {
     /// Qualify every interface module with its package
     /// (`namespace_package_iface`), not only ambiguous ones.
     pub full_names: bool,
+    /// The interfaces that get qualified module names besides (those a
+    /// dependency with `full_names` brings, see `crate::wit::FullNames`).
+    pub full_names_of: crate::wit::FullNames,
 }
 
 impl Options {
@@ -401,14 +404,14 @@ impl<'a> Generator<'a> {
             resolve,
             world_def.imports.iter(),
             &options.import_interface_names,
-            options.full_names,
+            |key| options.full_names || options.full_names_of.imports.iter().any(|k| k == key),
         )
         .context("naming the imported interfaces")?;
         let exports = world_interfaces(
             resolve,
             world_def.exports.iter(),
             &options.export_interface_names,
-            options.full_names,
+            |key| options.full_names || options.full_names_of.exports.iter().any(|k| k == key),
         )
         .context("naming the exported interfaces")?;
 

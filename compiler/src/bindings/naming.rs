@@ -34,13 +34,14 @@ pub(super) const RESERVED: &[&str] = &[
 ///
 /// `overrides` are `(interface key, module name)` pairs (upstream's
 /// `--import-interface-name`/`--export-interface-name`), used verbatim;
-/// `full_names` qualifies every interface of a package (upstream's
-/// `--full-names`).
+/// `full_names(key)` qualifies the interface `key` (spelled as
+/// `Resolve::name_world_key` does) with its package (upstream's
+/// `--full-names`, and `full_names` of a dependency's file).
 pub(super) fn world_interfaces<'a>(
     resolve: &Resolve,
     items: impl Iterator<Item = (&'a WorldKey, &'a WorldItem)>,
     overrides: &[(String, String)],
-    full_names: bool,
+    full_names: impl Fn(&str) -> bool,
 ) -> Result<Vec<Interface>> {
     let mut found = Vec::new();
     for (key, item) in items {
@@ -69,6 +70,7 @@ pub(super) fn world_interfaces<'a>(
     let qualified = |index: usize| -> String {
         let (key, _, short) = &found[index];
         let Some(package) = package_of(key) else { return short.clone() };
+        let full_names = full_names(&resolve.name_world_key(key));
         let same_name = || found.iter().filter(|(_, _, s)| s == short);
         let packages: BTreeSet<(String, String)> = same_name()
             .filter_map(|(k, _, _)| package_of(k).map(|p| (p.namespace.clone(), p.name.clone())))
