@@ -98,6 +98,7 @@ link() { # OUTPUT OBJECTS...
     --wrap=__imported_wasi_snapshot_preview1_path_filestat_get \
     --wrap=__imported_wasi_snapshot_preview1_fd_filestat_get \
     --wrap=__imported_wasi_snapshot_preview1_fd_readdir \
+    --wrap=__imported_wasi_snapshot_preview1_path_open \
     --wrap=free --wrap=realloc \
     -z stack-size=8388608 ${COMPONENTIZE_PY_EXTRA_LDFLAGS:-} \
     --strip-debug \

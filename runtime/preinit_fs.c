@@ -23,6 +23,13 @@
 //   `other.wasm`, an editor's `.app.py.swp`, `.git`, `BUILD.bazel`) would
 //   otherwise reach the snapshot through the path finders' cached listings
 //   and every allocation made for them.
+// - `path_open` and `path_filestat_get` of a path through a `__pycache__`
+//   folder of the host: `ENOENT`, and `fd_readdir` leaves `__pycache__` out.
+//   The machine's own Python leaves byte code there (`python3 app.py`, a
+//   test run), which would otherwise be read during the import and reach
+//   the snapshot. The compiler's own byte code (compiler/src/bytecode.rs) is
+//   mounted as preopens of their own at `<folder>/__pycache__`, under
+//   which paths name no `__pycache__`, so it stays visible.
 // After initialisation the calls pass straight through.
 
 #include <stdint.h>
@@ -36,6 +43,10 @@ int32_t __real___imported_wasi_snapshot_preview1_path_filestat_get(
     int32_t fd, int32_t flags, int32_t path, int32_t path_len, int32_t buf);
 int32_t __real___imported_wasi_snapshot_preview1_fd_filestat_get(int32_t fd,
                                                                  int32_t buf);
+int32_t __real___imported_wasi_snapshot_preview1_path_open(
+    int32_t fd, int32_t dirflags, int32_t path, int32_t path_len,
+    int32_t oflags, int64_t fs_rights_base, int64_t fs_rights_inheriting,
+    int32_t fdflags, int32_t fd_out);
 int32_t __real___imported_wasi_snapshot_preview1_fd_readdir(int32_t fd,
                                                             int32_t buf,
                                                             int32_t buf_len,
@@ -51,8 +62,41 @@ static void normalize_filestat(__wasi_filestat_t *stat) {
   stat->ctim = 0;
 }
 
+// Whether one of the `/`-separated components of `path` is `__pycache__`.
+static bool through_pycache(const char *path, uint32_t len) {
+  static const char word[] = "__pycache__";
+  const uint32_t n = sizeof(word) - 1;
+  uint32_t start = 0;
+  for (uint32_t i = 0; i <= len; i++) {
+    if (i == len || path[i] == '/') {
+      if (i - start == n && memcmp(path + start, word, n) == 0) {
+        return true;
+      }
+      start = i + 1;
+    }
+  }
+  return false;
+}
+
+int32_t __wrap___imported_wasi_snapshot_preview1_path_open(
+    int32_t fd, int32_t dirflags, int32_t path, int32_t path_len,
+    int32_t oflags, int64_t fs_rights_base, int64_t fs_rights_inheriting,
+    int32_t fdflags, int32_t fd_out) {
+  if (rt_initializing &&
+      through_pycache((const char *)(uintptr_t)path, (uint32_t)path_len)) {
+    return __WASI_ERRNO_NOENT;
+  }
+  return __real___imported_wasi_snapshot_preview1_path_open(
+      fd, dirflags, path, path_len, oflags, fs_rights_base,
+      fs_rights_inheriting, fdflags, fd_out);
+}
+
 int32_t __wrap___imported_wasi_snapshot_preview1_path_filestat_get(
     int32_t fd, int32_t flags, int32_t path, int32_t path_len, int32_t buf) {
+  if (rt_initializing &&
+      through_pycache((const char *)(uintptr_t)path, (uint32_t)path_len)) {
+    return __WASI_ERRNO_NOENT;
+  }
   int32_t err = __real___imported_wasi_snapshot_preview1_path_filestat_get(
       fd, flags, path, path_len, buf);
   if (err == __WASI_ERRNO_SUCCESS && rt_initializing) {
@@ -141,7 +185,7 @@ static bool identifier(const char *name, uint32_t len) {
 // or an entry of unknown type passes when its name fits either rule.
 // Files that are not modules can still be opened by name.
 static bool importable(const char *name, uint32_t len, uint8_t type) {
-  if (len == 0 || name[0] == '.') {
+  if (len == 0 || name[0] == '.' || through_pycache(name, len)) {
     return false;
   }
   bool module = ends_with(name, len, ".py") || ends_with(name, len, ".pyc");

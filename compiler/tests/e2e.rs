@@ -97,6 +97,38 @@ fn files_python_cannot_import_leave_no_trace() {
     );
 }
 
+/// Byte code that the machine's own Python left in `__pycache__` folders of
+/// the app (after `python3 app.py` or a test run; here a stale pyc of the
+/// app, one of a package module, and a stray file) does not change the
+/// output: while initialising, the guest sees no `__pycache__` of the host.
+#[test]
+fn host_pycache_folders_leave_no_trace() {
+    let app = tempfile::tempdir().unwrap();
+    for file in ["hello.wit", "app.py"] {
+        std::fs::copy(repo().join("examples/hello").join(file), app.path().join(file)).unwrap();
+    }
+    // A package the app imports, so that its folder is looked into too.
+    std::fs::create_dir(app.path().join("helpers")).unwrap();
+    std::fs::write(app.path().join("helpers/__init__.py"), "GREETING = 'Hello'\n").unwrap();
+    let source = std::fs::read_to_string(app.path().join("app.py")).unwrap();
+    std::fs::write(app.path().join("app.py"), format!("import helpers\n{source}")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let first = out.path().join("first.wasm");
+    build(app.path(), "hello.wit", "hello", "app", &first);
+    let first = std::fs::read(&first).unwrap();
+
+    let status = Command::new("python3")
+        .args(["-c", "import py_compile; py_compile.compile('app.py', cfile='__pycache__/app.cpython-311.pyc'); py_compile.compile('helpers/__init__.py', cfile='helpers/__pycache__/__init__.cpython-311.pyc')"])
+        .current_dir(app.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "python3 could not compile the app");
+    std::fs::write(app.path().join("__pycache__/stray.txt"), b"left by a tool").unwrap();
+    let second = out.path().join("second.wasm");
+    build(app.path(), "hello.wit", "hello", "app", &second);
+    assert!(first == std::fs::read(&second).unwrap(), "the host's __pycache__ changed the output");
+}
+
 /// The pre-initialisation run's code never changes the output: the linked
 /// run (interpreter and bindings library as two instances) with code from
 /// Winch or Cranelift, compiled or from the cache, gives the same bytes as

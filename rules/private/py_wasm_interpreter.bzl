@@ -47,6 +47,7 @@ LINKOPTS = [
     "--wrap=__imported_wasi_snapshot_preview1_path_filestat_get",
     "--wrap=__imported_wasi_snapshot_preview1_fd_filestat_get",
     "--wrap=__imported_wasi_snapshot_preview1_fd_readdir",
+    "--wrap=__imported_wasi_snapshot_preview1_path_open",
     "--wrap=free",
     "--wrap=realloc",
     "-z",
