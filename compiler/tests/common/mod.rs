@@ -7,6 +7,7 @@
 
 pub mod net;
 pub mod protocol;
+pub mod streams;
 
 use std::path::{Path, PathBuf};
 use std::io::{BufRead, BufReader};
