@@ -59,6 +59,18 @@ def annotation_flags(path):
     return _DEFER_ANNOTATIONS if isinstance(path, str) and path.startswith(_APP) else 0
 
 
+def compile_source(spec, name):
+    """The code of module `name` (a `SourceFileLoader`'s `spec`), compiled
+    as the import compiles it (`defer_annotations`)."""
+    return compile(
+        spec.loader.get_source(name),
+        spec.origin,
+        "exec",
+        dont_inherit=True,
+        flags=annotation_flags(spec.origin),
+    )
+
+
 class BundleLoader:
     """Executes a bundled module's code (a loader in the sense of PEP 451)."""
 
@@ -283,13 +295,7 @@ class _Collector:
         is_package = spec.submodule_search_locations is not None
         if isinstance(spec.loader, SourceFileLoader):
             try:
-                code = compile(
-                    spec.loader.get_source(name),
-                    spec.origin,
-                    "exec",
-                    dont_inherit=True,
-                    flags=annotation_flags(spec.origin),
-                )
+                code = compile_source(spec, name)
             except (OSError, SyntaxError, ValueError) as error:
                 print(f"warning: not bundled: {name} ({error})", file=sys.stderr)
                 return False
@@ -507,13 +513,7 @@ def _scan_imported(collector, recorded):
             collector.queue.append((summary, package, True))
             continue
         try:
-            code = compile(
-                spec.loader.get_source(name),
-                spec.origin,
-                "exec",
-                dont_inherit=True,
-                flags=annotation_flags(spec.origin),
-            )
+            code = compile_source(spec, name)
         except (OSError, SyntaxError, ValueError):
             code = None
         if code is not None:
