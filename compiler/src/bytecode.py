@@ -13,14 +13,16 @@ compile gets length 0: the app's import compiles it again and reports the
 error as usual.
 
 Each code object is marshalled and dropped before the next source is
-compiled, so a pyc depends on its source and path only, not on which other
-sources the same instance compiled (marshal writes back-references for
-objects that something else also references).
+compiled, and the one-character strings are interned first, so a pyc
+depends on its source and path only, not on which other sources the same
+instance compiled (marshal writes back-references for objects that
+something else also references, and whether a string is interned).
 """
 
 import _imp
 import marshal
 import os
+import sys
 from _frozen_importlib_external import MAGIC_NUMBER, _RAW_MAGIC_NUMBER
 
 _DIR = "/componentize-py-prepass"
@@ -54,6 +56,12 @@ def _pyc(path):
 
 
 def _main():
+    # The one-character strings are singletons, and marshal writes whether
+    # each is interned: compiling `from m import *` interns "*" for good,
+    # which changed the pycs of later sources using "*". Interned from the
+    # start, they are the same whatever this instance compiled before.
+    for i in range(256):
+        sys.intern(chr(i))
     with open(_DIR + "/files.txt", encoding="utf-8") as listing:
         paths = listing.read().split("\n")
     with open(_DIR + "/out.pycs", "wb") as out:
