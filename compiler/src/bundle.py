@@ -61,7 +61,11 @@ def annotation_flags(path):
 
 def compile_source(spec, name):
     """The code of module `name` (a `SourceFileLoader`'s `spec`), compiled
-    as the import compiles it (`defer_annotations`)."""
+    as the import compiles it (`defer_annotations`); for the stdlib, what
+    the import loads: the toolchain's pyc when it has one
+    (compiler/src/stdlib_pycs.rs)."""
+    if spec.origin.startswith(_STDLIB):
+        return spec.loader.get_code(name)
     return compile(
         spec.loader.get_source(name),
         spec.origin,

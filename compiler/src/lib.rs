@@ -28,6 +28,7 @@ pub mod run;
 pub mod run_p3;
 pub mod serve;
 pub mod serve_p3;
+pub mod stdlib_pycs;
 pub mod stub_wasi;
 pub mod toolchain;
 pub mod validate;

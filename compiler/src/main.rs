@@ -189,6 +189,16 @@ enum Command {
         #[arg(long)]
         for_timeout: bool,
     },
+    /// Compile a toolchain's stdlib to byte code with the toolchain's own
+    /// interpreter: a pyc beside each `.py` file of
+    /// DIR/runtime/python/lib/python3.11 (in `__pycache__`), which every
+    /// later build loads instead of compiling those modules from source.
+    /// scripts/setup.sh and the Bazel rule py_wasm_interpreter run it; the
+    /// pycs are the same bytes on every machine.
+    CompileStdlib {
+        /// The toolchain folder (it holds `runtime/interpreter.wasm`).
+        dir: PathBuf,
+    },
     /// Plug components' exports into another component's imports: each
     /// import of SOCKET (or of a plug) is satisfied by the plug export of the
     /// same name; the result exports what SOCKET exports.
@@ -577,6 +587,18 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
         }
         Command::Precompile { component, output, for_timeout } => {
             precompile::precompile(&rebase(base, component), &rebase(base, output), for_timeout)
+        }
+        Command::CompileStdlib { dir } => {
+            let dir = rebase(base, dir);
+            let summary = componentize_py::stdlib_pycs::compile_stdlib(&dir, &Default::default())
+                .with_context(|| format!("compiling the stdlib of the toolchain at `{}`", dir.display()))?;
+            writeln!(
+                console.stderr(),
+                "componentize-py: compiled {} stdlib sources ({} bytes of byte code) in {:.1} s",
+                summary.files, summary.bytes, summary.seconds
+            )
+            .context("writing to stderr")?;
+            Ok(())
         }
         Command::Compose { socket, plugs, output, allow_imports } => compose::compose(
             &rebase(base, socket),

@@ -14,6 +14,8 @@ use wasmtime_wasi::{p1::WasiP1Ctx, FsPerms, WasiCtxBuilder};
 
 /// Guest path of the Python home (the stdlib is under `lib/python3.11`).
 const GUEST_PYTHON_HOME: &str = "/python";
+/// The stdlib's folder below the Python home.
+pub(crate) const STDLIB_SUBDIR: &str = "lib/python3.11";
 /// Guest path of the generated bindings.
 const GUEST_BINDINGS: &str = "/bundled";
 /// Most output a guest may print during initialisation.
@@ -623,6 +625,8 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
     // (`crate::bytecode`), mounted where the import looks for it.
     let prepared = byte_code_prepass(&engine, &modules, inputs)?;
     let mut mounts = inputs.mounts.to_vec();
+    // The toolchain's stdlib byte code, where the import looks for it.
+    mounts.extend(stdlib_byte_code(inputs.python_home)?);
     if let Some(prepared) = &prepared {
         mounts.extend(prepared.mounts.iter().cloned());
         lap(&format!(
@@ -693,6 +697,46 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
     }
 }
 
+/// The `__pycache__` folders of the stdlib below `python_home` (host folder,
+/// guest path), in guest-path order, to mount where they are: the
+/// runtime hides `__pycache__` folders from the import except for mounts
+/// (`runtime/preinit_fs.c`), and the toolchain's are made by its own
+/// interpreter (`crate::stdlib_pycs`), so they are part of the toolchain
+/// like the sources. A toolchain without them compiles the stdlib from
+/// source, as before.
+pub(crate) fn stdlib_byte_code(python_home: &Path) -> Result<Vec<(PathBuf, String)>> {
+    fn walk(host: &Path, guest: &str, found: &mut Vec<(PathBuf, String)>) -> Result<()> {
+        let entries = std::fs::read_dir(host).with_context(|| format!("listing `{}`", host.display()))?;
+        let mut dirs = Vec::new();
+        for entry in entries {
+            let entry = entry.with_context(|| format!("listing `{}`", host.display()))?;
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                if let Ok(name) = entry.file_name().into_string() {
+                    dirs.push(name);
+                }
+            }
+        }
+        dirs.sort();
+        for name in dirs {
+            let (host, guest) = (host.join(&name), format!("{guest}/{name}"));
+            if name == "__pycache__" {
+                found.push((host, guest));
+            } else {
+                walk(&host, &guest, found)?;
+            }
+        }
+        Ok(())
+    }
+    let mut found = Vec::new();
+    walk(
+        &python_home.join(STDLIB_SUBDIR),
+        &format!("{GUEST_PYTHON_HOME}/{STDLIB_SUBDIR}"),
+        &mut found,
+    )?;
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(found)
+}
+
 /// Instantiate what runs.
 async fn instantiate(engine: &Engine, store: &mut Store<Host>, modules: &Modules) -> Result<Instance> {
     match modules {
@@ -728,61 +772,108 @@ fn byte_code_prepass(
         return Ok(None);
     }
     crate::bytecode::read(&mut sources)?;
-    let compile = |paths: &[&str]| -> Result<Vec<Option<Vec<u8>>>> {
-        let dir = crate::bytecode::instance_folder(paths)?;
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.allow_blocking_current_thread(true)
-            .stdout(stderr.clone())
-            .stderr(stderr.clone())
-            .secure_random(rand::rngs::StdRng::seed_from_u64(0))
-            .insecure_random(rand::rngs::StdRng::seed_from_u64(1))
-            .insecure_random_seed(0)
-            .wall_clock(FixedClock)
-            .monotonic_clock(FixedClock);
-        let preopen = |wasi: &mut WasiCtxBuilder, host: &Path, guest: &str, perms: FsPerms| -> Result<()> {
-            wasi.preopened_dir(host, guest, perms)
-                .anyhow()
-                .with_context(|| format!("opening `{}`", host.display()))?;
-            Ok(())
-        };
-        preopen(&mut wasi, inputs.python_home, GUEST_PYTHON_HOME, FsPerms::ReadOnly)?;
-        for (host, guest) in &roots {
-            preopen(&mut wasi, host, guest, FsPerms::ReadOnly)?;
-        }
-        preopen(&mut wasi, dir.path(), crate::bytecode::GUEST_DIR, FsPerms::ReadWrite)?;
-        wasi.env("COMPONENTIZE_PY_APP", "-")
-            .env("COMPONENTIZE_PY_WORLD_MODULE", crate::bytecode::PACKAGE)
-            .env("COMPONENTIZE_PY_PATH", crate::bytecode::GUEST_DIR)
-            .arg("python");
-        let mut store = Store::new(engine, Host { wasi: wasi.build_p1(), library: None });
-        let stop = inputs.limits.arm(&mut store);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .context("starting the async runtime")?;
-        let result = runtime.block_on(async {
-            let instance = instantiate(engine, &mut store, modules).await?;
-            run_init(&mut store, instance).await
-        });
-        drop(store);
-        match result {
-            Err(error) => match stop.reason(&error) {
-                // `bytecode.py` ends with `os._exit(0)`.
-                Some(crate::limits::Reason::Exited(0)) => {
-                    crate::bytecode::instance_results(dir.path(), paths.len())
-                }
-                Some(reason @ (crate::limits::Reason::TimedOut | crate::limits::Reason::Cancelled)) => {
-                    Err(reason.error(inputs.limits, inputs.app, "", error))
-                }
-                _ => {
-                    let guest = String::from_utf8_lossy(&stderr.contents()).trim_end().to_string();
-                    Err(anyhow!("{error:?}\n{guest}")).context("compiling the app's sources to byte code failed")
-                }
-            },
-            Ok(()) => bail!("the byte-code pre-pass returned instead of exiting"),
-        }
+    let compile = |paths: &[&str]| {
+        prepass_instance(engine, modules, inputs.python_home, &roots, inputs.limits, inputs.app, paths)
     };
     crate::bytecode::prepare(&inputs.code_identity, &sources, compile).map(Some)
+}
+
+/// One pre-pass instance: `bytecode.py` compiles the sources at the guest
+/// `paths` (below `/python` or one of `roots`, host folder and guest path)
+/// and exits; the pyc of each, `None` for one that does not compile. `what`
+/// names what is compiled in a time-limit error.
+fn prepass_instance(
+    engine: &Engine,
+    modules: &Modules,
+    python_home: &Path,
+    roots: &[(PathBuf, String)],
+    limits: &crate::limits::Limits,
+    what: &str,
+    paths: &[&str],
+) -> Result<Vec<Option<Vec<u8>>>> {
+    let dir = crate::bytecode::instance_folder(paths)?;
+    let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.allow_blocking_current_thread(true)
+        .stdout(stderr.clone())
+        .stderr(stderr.clone())
+        .secure_random(rand::rngs::StdRng::seed_from_u64(0))
+        .insecure_random(rand::rngs::StdRng::seed_from_u64(1))
+        .insecure_random_seed(0)
+        .wall_clock(FixedClock)
+        .monotonic_clock(FixedClock);
+    let preopen = |wasi: &mut WasiCtxBuilder, host: &Path, guest: &str, perms: FsPerms| -> Result<()> {
+        wasi.preopened_dir(host, guest, perms)
+            .anyhow()
+            .with_context(|| format!("opening `{}`", host.display()))?;
+        Ok(())
+    };
+    preopen(&mut wasi, python_home, GUEST_PYTHON_HOME, FsPerms::ReadOnly)?;
+    for (host, guest) in roots {
+        preopen(&mut wasi, host, guest, FsPerms::ReadOnly)?;
+    }
+    preopen(&mut wasi, dir.path(), crate::bytecode::GUEST_DIR, FsPerms::ReadWrite)?;
+    wasi.env("COMPONENTIZE_PY_APP", "-")
+        .env("COMPONENTIZE_PY_WORLD_MODULE", crate::bytecode::PACKAGE)
+        .env("COMPONENTIZE_PY_PATH", crate::bytecode::GUEST_DIR)
+        .arg("python");
+    let mut store = Store::new(engine, Host { wasi: wasi.build_p1(), library: None });
+    let stop = limits.arm(&mut store);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(async {
+        let instance = instantiate(engine, &mut store, modules).await?;
+        run_init(&mut store, instance).await
+    });
+    drop(store);
+    match result {
+        Err(error) => match stop.reason(&error) {
+            // `bytecode.py` ends with `os._exit(0)`.
+            Some(crate::limits::Reason::Exited(0)) => {
+                crate::bytecode::instance_results(dir.path(), paths.len())
+            }
+            Some(reason @ (crate::limits::Reason::TimedOut | crate::limits::Reason::Cancelled)) => {
+                Err(reason.error(limits, what, "", error))
+            }
+            _ => {
+                let guest = String::from_utf8_lossy(&stderr.contents()).trim_end().to_string();
+                Err(anyhow!("{error:?}\n{guest}")).context("compiling Python sources to byte code failed")
+            }
+        },
+        Ok(()) => bail!("the byte-code pre-pass returned instead of exiting"),
+    }
+}
+
+/// Compile the sources at the guest `paths` below `/python` (the Python
+/// home `python_home`) to pycs in pre-pass instances of the interpreter of
+/// `link`, one per rayon thread at most; the pyc of each, `None` for one
+/// that does not compile (`crate::stdlib_pycs`).
+pub(crate) fn compile_python_home(
+    link: &Link<'_>,
+    python_home: &Path,
+    paths: &[String],
+    limits: &crate::limits::Limits,
+) -> Result<Vec<Option<Vec<u8>>>> {
+    let (engine, interpreter, _) = interpreter_module(link.interpreter)?;
+    let key = cache_key(&engine, "preinit-library", link.library);
+    let library = match cached_module(&engine, &key, false) {
+        Some(module) => module,
+        None => compile_and_cache(&engine, &key, link.library, false)?,
+    };
+    let modules = Modules::Linked { interpreter, library, placement: link.placement };
+    let instances = rayon::current_num_threads().min(paths.len()).max(1);
+    let per_instance = paths.len().div_ceil(instances).max(1);
+    let chunks: Vec<Vec<&str>> =
+        paths.chunks(per_instance).map(|chunk| chunk.iter().map(String::as_str).collect()).collect();
+    let results: Vec<Vec<Option<Vec<u8>>>> = {
+        use rayon::prelude::*;
+        chunks
+            .par_iter()
+            .map(|chunk| prepass_instance(&engine, &modules, python_home, &[], limits, "the stdlib", chunk))
+            .collect::<Result<_>>()?
+    };
+    Ok(results.into_iter().flatten().collect())
 }
 
 /// What runs: the merged module, or the interpreter and the library.
