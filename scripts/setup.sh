@@ -12,6 +12,11 @@
 #      hash-pinned), into .toolchain/wheels.
 #   4. The interpreter module (runtime/ + libpython + wasi-libc), see
 #      cpython/build-interpreter.sh.
+#   4b. The stdlib's byte code: a pyc beside each stdlib source, made by the
+#      interpreter module itself (`componentize-py compile-stdlib`), which
+#      every build then loads instead of compiling the stdlib from source.
+#      It needs the compiler, so this step builds it (as step 5 does) even
+#      with --no-compiler; the compiler built afterwards embeds the pycs.
 #   5. The compiler and the examples' hosts (examples/kv's kv-host):
 #      `cargo build --release --bins --examples`, one build of the dependency
 #      graph with the same features `cargo test` uses (dev-dependencies
@@ -85,6 +90,19 @@ fi
 # -------------------------------------------------- 4. the interpreter module
 step "building the interpreter module (skipped when up to date)"
 bash "$root/cpython/build-interpreter.sh" "$tc"
+
+# --------------------------------------------- 4b. the stdlib's byte code
+# The pycs depend on the interpreter's inputs (its stamp) and bytecode.py.
+pycs_stamp="$tc/stdlib-pycs.done"
+pycs_hash=$(cat "$tc/runtime/.stamp" "$root/compiler/src/bytecode.py" | sha256sum | cut -d' ' -f1)
+if [ ! -f "$tc/runtime/python/lib/python3.11/__pycache__/os.cpython-311.pyc" ] \
+   || [ "$(cat "$pycs_stamp" 2>/dev/null)" != "$pycs_hash" ]; then
+  step "compiling the stdlib to byte code (componentize-py compile-stdlib)"
+  rm -f "$pycs_stamp"
+  (cd "$root" && cargo build --release --locked --bins --examples)
+  "$root/target/release/componentize-py" compile-stdlib "$tc"
+  echo "$pycs_hash" > "$pycs_stamp"
+fi
 
 # ------------------------------------------------------------- 5. compiler
 if [ "$build_compiler" = 1 ]; then
