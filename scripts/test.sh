@@ -29,7 +29,7 @@ timed "set-up" bash "$root/scripts/setup.sh" --no-compiler
 cd "$root"
 # Keep the compile cache inside the clone (nothing is left in $HOME).
 export COMPONENTIZE_PY_CACHE_DIR="$root/target/componentize-py-cache"
-timed "cargo test" cargo test --release --locked --workspace 2>&1
+timed "cargo test" cargo test --release --locked --workspace --no-fail-fast 2>&1
 # cargo test built target/release/componentize-py, which the Bazel tests use.
 status=0
 if timed "test-bazel" bash "$root/scripts/test-bazel.sh"; then

@@ -22,16 +22,28 @@ fn hello_dir() -> tempfile::TempDir {
 /// `exe` in `dir` with `args`, a private cache folder and temporary folder,
 /// and none of the caller's toolchain settings.
 fn run(exe: &Path, dir: &Path, home: &Path, args: &[&str]) -> Output {
-    let output = Command::new(exe)
+    let mut command = Command::new(exe);
+    command
         .current_dir(dir)
         .args(args)
         .env_remove("COMPONENTIZE_PY_TOOLCHAIN")
         .env_remove("COMPONENTIZE_PY_CACHE_DIR")
         .env_remove("XDG_CACHE_HOME")
         .env("HOME", home)
-        .env("TMPDIR", home.join("tmp"))
-        .output()
-        .unwrap();
+        .env("TMPDIR", home.join("tmp"));
+    // A copy just written (`bare_copy`) cannot be executed while a child
+    // forked by another test thread still holds the copy's write handle
+    // (ETXTBSY); that child lets go of it when it executes its program.
+    let mut tries = 0;
+    let output = loop {
+        match command.output() {
+            Err(error) if error.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => break result.unwrap(),
+        }
+    };
     eprintln!("{} {}\n{}{}", exe.display(), args.join(" "), text(&output.stdout), text(&output.stderr));
     output
 }
