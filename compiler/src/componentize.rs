@@ -145,12 +145,18 @@ pub fn componentize_with(
         )
     })?;
     // What the component will hold: the merged module without start-up
-    // code and twins (see `merge::merge_snapshot_template`).
+    // code and twins (see `merge::merge_snapshot_template`), made by
+    // pre-initialisation when it needs it (beside the run, with threads).
     // Depends on the interpreter and the library only: kept as above.
+    // Running the interpreter and the library needs only where the merge
+    // puts the library.
     let merge_key = crate::memo::key(&[&interpreter, dylib]);
-    let merged = MERGED.get_or_try(merge_key, || merge::merge_snapshot_template(&interpreter, dylib))?;
-    let (merged, placement) = (&merged.0, merged.1);
-    lap(&mut report, "merge");
+    let placement = match MERGED.get(&merge_key) {
+        Some(merged) => merged.1,
+        None => merge::placement(&interpreter, dylib)?,
+    };
+    let merged = || MERGED.get_or_try(merge_key, || merge::merge_snapshot_template(&interpreter, dylib));
+    lap(&mut report, "placement");
 
     progress("initialising Python and importing the app");
     let hidden_name = request.output.file_name().and_then(|name| name.to_str());
@@ -162,7 +168,7 @@ pub fn componentize_with(
     };
     let snapshot = preinit::preinitialize_with(
         &preinit::Inputs {
-            module: merged,
+            module: &merged,
             link: Some(preinit::Link {
                 interpreter: &interpreter,
                 library: dylib,

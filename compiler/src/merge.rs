@@ -126,6 +126,16 @@ pub fn merge_snapshot_template(
     merge_impl(interpreter, bindings, true)
 }
 
+/// Where [`merge`] and [`merge_snapshot_template`] place the bindings
+/// library, without writing the merged module: what pre-initialisation
+/// needs to run the interpreter and the library linked while the merged
+/// module is still being written (`crate::preinit`).
+pub fn placement(interpreter: &[u8], bindings: &[u8]) -> Result<Placement> {
+    let interp = Module::parse(interpreter).context("failed to parse the interpreter module")?;
+    let lib = Module::parse(bindings).context("failed to parse the bindings library")?;
+    Ok(Plan::new(&interp, &lib, false)?.placement)
+}
+
 fn merge_impl(interpreter: &[u8], bindings: &[u8], template: bool) -> Result<(Vec<u8>, Placement)> {
     let interp = Module::parse(interpreter).context("failed to parse the interpreter module")?;
     let lib = Module::parse(bindings).context("failed to parse the bindings library")?;
@@ -1036,6 +1046,7 @@ mod tests {
         let (full, placement) = merge_with_placement(&interp, &lib)?;
         let (template, template_placement) = merge_snapshot_template(&interp, &lib)?;
         assert_eq!(placement, template_placement);
+        assert_eq!(placement, super::placement(&interp, &lib)?);
         assert_eq!(template, merge_snapshot_template(&interp, &lib)?.0);
         Validator::new_with_features(WasmFeatures::default()).validate_all(&template)?;
         let full = Module::parse(&full)?;

@@ -5,7 +5,7 @@
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use crate::WasmtimeResultExt;
 use wasmtime::{Config, Engine, Instance, Linker, Module, OptLevel, Store};
@@ -28,8 +28,11 @@ const BINDINGS_INIT: (&str, &str) = ("componentize-py", "bindings-init");
 /// Everything the initialisation run needs.
 pub struct Inputs<'a> {
     /// The merged core module (interpreter + bindings library) that the
-    /// snapshot is made of: `merge::merge`'s or `merge::merge_snapshot_template`'s.
-    pub module: &'a [u8],
+    /// snapshot is made of, `merge::merge_snapshot_template`'s, and its
+    /// placement: made on demand, since in [`Mode::Linked`] only the
+    /// snapshot needs it (it is then made on a thread of its own while the
+    /// initialisation runs).
+    pub module: &'a MergedModule<'a>,
     /// Its parts, for [`Mode::Linked`].
     pub link: Option<Link<'a>>,
     /// Host folder mounted at `/python` (holds `lib/python3.11`).
@@ -60,6 +63,25 @@ pub struct Inputs<'a> {
     /// What the byte code of the app's sources depends on besides the
     /// sources: the interpreter (see `crate::bytecode`).
     pub code_identity: crate::memo::Key,
+}
+
+/// Makes (or finds) the merged module and its placement.
+pub type MergedModule<'a> = dyn Fn() -> Result<Arc<(Vec<u8>, crate::merge::Placement)>> + Sync + 'a;
+
+/// A result made inline or on a scoped thread.
+enum Pending<'scope, T> {
+    Ready(T),
+    Thread(std::thread::ScopedJoinHandle<'scope, T>),
+}
+
+impl<T> Pending<'_, T> {
+    /// The result (a panic of the thread goes on here).
+    fn wait(self) -> T {
+        match self {
+            Pending::Ready(value) => value,
+            Pending::Thread(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        }
+    }
 }
 
 /// The merged module's parts and where the merge placed the library.
@@ -580,121 +602,152 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
         wizer.init_func(INIT_FUNC);
         wizer
     };
-    let (cx, instrumented) = wizer.instrument(inputs.module).anyhow()?;
-    lap("instrument");
-    // Compile (or find in a cache) what runs.
-    let (engine, modules) = match mode {
-        Mode::Merged => {
-            let engine = engine_for(Compiler::Cranelift)?;
-            // `inputs.module` may be a snapshot template, which cannot run
-            // the initialisation: run the plain merged module.
-            let instrumented = match &inputs.link {
-                Some(link) => {
-                    let merged = crate::merge::merge(link.interpreter, link.library)?;
-                    wizer.instrument(&merged).anyhow()?.1
-                }
-                None => instrumented,
-            };
-            let key = cache_key(&engine, "preinit-merged", &instrumented);
-            let module = match cached_module(&engine, &key, false) {
-                Some(module) => module,
-                None => compile_and_cache(&engine, &key, &instrumented, false)?,
-            };
-            lap("compile merged module");
-            (engine, Modules::Merged(module))
+    // The merged module, and wizer's instrument pass over it (validation,
+    // parsing, rewriting): in linked mode only the snapshot needs them, so
+    // with more than one thread they are made beside the initialisation
+    // run. The snapshot is the same either way.
+    let merged = OnceLock::new();
+    let (make_module, link) = (inputs.module, inputs.link);
+    let prepare = || -> Result<_> {
+        let module = make_module()?;
+        let module = merged.get_or_init(|| module);
+        if let Some(link) = link {
+            ensure!(
+                module.1 == link.placement,
+                "internal error: the merge placed the bindings library at {:?}, not at {:?}",
+                module.1,
+                link.placement
+            );
         }
-        Mode::Linked => {
-            drop(instrumented);
-            let link = inputs.link.as_ref().context(
-                "linked pre-initialisation needs the interpreter and the bindings library",
-            )?;
-            let (engine, interpreter, how) = interpreter_module(link.interpreter)?;
-            lap(&format!("interpreter ({how})"));
-            // Small (tens of kB): compiled per world, kept in memory only.
-            let key = cache_key(&engine, "preinit-library", link.library);
-            let library = match cached_module(&engine, &key, false) {
-                Some(module) => module,
-                None => compile_and_cache(&engine, &key, link.library, false)?,
-            };
-            lap("compile library");
-            (engine, Modules::Linked { interpreter, library, placement: link.placement })
-        }
+        wizer.instrument(&module.0).anyhow()
     };
+    let beside = matches!(mode, Mode::Linked) && rayon::current_num_threads() > 1;
+    let (module, stdout, stderr) = std::thread::scope(|scope| -> Result<_> {
+        let mut pending = Some(if beside {
+            Pending::Thread(scope.spawn(prepare))
+        } else {
+            let prepared = prepare()?;
+            lap("merge and instrument");
+            Pending::Ready(Ok(prepared))
+        });
+        // Compile (or find in a cache) what runs.
+        let (engine, modules, mut context) = match mode {
+            Mode::Merged => {
+                let (cx, _) = pending.take().expect("made above").wait()?;
+                let engine = engine_for(Compiler::Cranelift)?;
+                // The snapshot template cannot run the initialisation: run
+                // the plain merged module.
+                let link = inputs.link.as_ref().context("merged pre-initialisation needs the interpreter and the bindings library")?;
+                let merged = crate::merge::merge(link.interpreter, link.library)?;
+                let instrumented = wizer.instrument(&merged).anyhow()?.1;
+                let key = cache_key(&engine, "preinit-merged", &instrumented);
+                let module = match cached_module(&engine, &key, false) {
+                    Some(module) => module,
+                    None => compile_and_cache(&engine, &key, &instrumented, false)?,
+                };
+                lap("compile merged module");
+                (engine, Modules::Merged(module), Some(cx))
+            }
+            Mode::Linked => {
+                let link = inputs.link.as_ref().context(
+                    "linked pre-initialisation needs the interpreter and the bindings library",
+                )?;
+                let (engine, interpreter, how) = interpreter_module(link.interpreter)?;
+                lap(&format!("interpreter ({how})"));
+                // Small (tens of kB): compiled per world, kept in memory only.
+                let key = cache_key(&engine, "preinit-library", link.library);
+                let library = match cached_module(&engine, &key, false) {
+                    Some(module) => module,
+                    None => compile_and_cache(&engine, &key, link.library, false)?,
+                };
+                lap("compile library");
+                (engine, Modules::Linked { interpreter, library, placement: link.placement }, None)
+            }
+        };
 
-    // The app's sources compiled to byte code outside this run
-    // (`crate::bytecode`), mounted where the import looks for it.
-    let prepared = byte_code_prepass(&engine, &modules, inputs)?;
-    let mut mounts = inputs.mounts.to_vec();
-    // The toolchain's stdlib byte code, where the import looks for it.
-    mounts.extend(stdlib_byte_code(inputs.python_home)?);
-    if let Some(prepared) = &prepared {
-        mounts.extend(prepared.mounts.iter().cloned());
-        lap(&format!(
-            "byte code ({} sources compiled, {} reused)",
-            prepared.compiled, prepared.reused
-        ));
-    }
+        // The app's sources compiled to byte code outside this run
+        // (`crate::bytecode`), mounted where the import looks for it.
+        let prepared = byte_code_prepass(&engine, &modules, inputs)?;
+        let mut mounts = inputs.mounts.to_vec();
+        // The toolchain's stdlib byte code, where the import looks for it.
+        mounts.extend(stdlib_byte_code(inputs.python_home)?);
+        if let Some(prepared) = &prepared {
+            mounts.extend(prepared.mounts.iter().cloned());
+            lap(&format!(
+                "byte code ({} sources compiled, {} reused)",
+                prepared.compiled, prepared.reused
+            ));
+        }
 
-    let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-    let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-    let wasi = wasi_context(&Inputs { mounts: &mounts, ..*inputs }, &stdout, &stderr)?;
-    let mut store = Store::new(&engine, Host { wasi, library: None });
-    let stop = inputs.limits.arm(&mut store);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .context("starting the async runtime")?;
-    // `Wizer::run`, with the compile step above.
-    let result = runtime.block_on(async {
-        let instance = instantiate(&engine, &mut store, &modules).await?;
-        lap("instantiate");
-        if let Err(error) = run_init(&mut store, instance).await {
-            let reason = stop.reason(&error);
-            let modules = match reason {
-                Some(_) => modules_being_imported(&mut store, instance).await,
-                None => String::new(),
-            };
-            return Err(match reason {
-                Some(reason) => reason.error(inputs.limits, inputs.app, &modules, error),
-                None => error,
-            });
-        }
-        lap("run init");
-        let snapshot = wizer
-            .snapshot(&cx, &mut wasmtime_wizer::WasmtimeWizer { store: &mut store, instance })
-            .await
-            .anyhow();
-        lap("snapshot");
-        snapshot
-    });
-    drop(store);
-    let stdout = stdout.contents().to_vec();
-    let stderr = stderr.contents().to_vec();
-    match result {
-        Ok(module) => Ok(Snapshot {
-            module,
-            stdout,
-            stderr,
-            steps,
-        }),
-        // A limit, a cancel or an exit: the sentence says it all, then what
-        // the app printed before.
-        Err(error) if error.is::<crate::limits::Stopped>() => {
-            let mut stopped = error
-                .downcast::<crate::limits::Stopped>()
-                .expect("checked by `is`");
-            stopped.output = String::from_utf8_lossy(&stderr).trim_end().to_string();
-            Err(stopped.into())
-        }
-        Err(error) => {
-            let guest = String::from_utf8_lossy(&stderr);
-            let guest = guest.trim_end();
-            if guest.is_empty() {
-                Err(anyhow!("{error:?}")).context("initialising the Python app failed")
-            } else {
-                Err(anyhow!("{guest}")).context("initialising the Python app failed")
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let wasi = wasi_context(&Inputs { mounts: &mounts, ..*inputs }, &stdout, &stderr)?;
+        let mut store = Store::new(&engine, Host { wasi, library: None });
+        let stop = inputs.limits.arm(&mut store);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .context("starting the async runtime")?;
+        // `Wizer::run`, with the compile step above.
+        let initialised = runtime.block_on(async {
+            let instance = instantiate(&engine, &mut store, &modules).await?;
+            lap("instantiate");
+            if let Err(error) = run_init(&mut store, instance).await {
+                let reason = stop.reason(&error);
+                let modules = match reason {
+                    Some(_) => modules_being_imported(&mut store, instance).await,
+                    None => String::new(),
+                };
+                return Err(match reason {
+                    Some(reason) => reason.error(inputs.limits, inputs.app, &modules, error),
+                    None => error,
+                });
+            }
+            lap("run init");
+            Ok(instance)
+        });
+        let result = match initialised {
+            Ok(instance) => {
+                if context.is_none() {
+                    context = Some(pending.take().expect("made above").wait()?.0);
+                    if beside {
+                        lap("merge and instrument (made beside, waited for)");
+                    }
+                }
+                let cx = context.as_ref().expect("set above");
+                let snapshot = runtime.block_on(
+                    wizer.snapshot(cx, &mut wasmtime_wizer::WasmtimeWizer { store: &mut store, instance }),
+                );
+                lap("snapshot");
+                snapshot.anyhow()
+            }
+            Err(error) => Err(error),
+        };
+        drop(store);
+        let stdout = stdout.contents().to_vec();
+        let stderr = stderr.contents().to_vec();
+        match result {
+            Ok(module) => Ok((module, stdout, stderr)),
+            // A limit, a cancel or an exit: the sentence says it all, then
+            // what the app printed before.
+            Err(error) if error.is::<crate::limits::Stopped>() => {
+                let mut stopped = error
+                    .downcast::<crate::limits::Stopped>()
+                    .expect("checked by `is`");
+                stopped.output = String::from_utf8_lossy(&stderr).trim_end().to_string();
+                Err(stopped.into())
+            }
+            Err(error) => {
+                let guest = String::from_utf8_lossy(&stderr);
+                let guest = guest.trim_end();
+                if guest.is_empty() {
+                    Err(anyhow!("{error:?}")).context("initialising the Python app failed")
+                } else {
+                    Err(anyhow!("{guest}")).context("initialising the Python app failed")
+                }
             }
         }
-    }
+    })?;
+    Ok(Snapshot { module, stdout, stderr, steps })
 }
 
 /// The `__pycache__` folders of the stdlib below `python_home` (host folder,

@@ -55,7 +55,7 @@ pub fn compile_stdlib(dir: &Path, limits: &crate::limits::Limits) -> Result<Summ
     let interpreter = std::fs::read(&toolchain.interpreter)
         .with_context(|| format!("reading `{}`", toolchain.interpreter.display()))?;
     let library = empty_world_library()?;
-    let (_, placement) = crate::merge::merge_snapshot_template(&interpreter, &library)?;
+    let placement = crate::merge::placement(&interpreter, &library)?;
     let link = crate::preinit::Link { interpreter: &interpreter, library: &library, placement };
     let guest: Vec<String> = sources.iter().map(|rel| format!("/python/{STDLIB_SUBDIR}/{rel}")).collect();
     // The sources are compiled from a copy with real files: in a Bazel
