@@ -258,13 +258,33 @@ def _interpreter_actions_test_impl(ctx):
     asserts.equals(env, len(files) - 2, len(rel), "every other runtime file is under runtime/python/lib/python3.X/")
     for want in ctx.attr.expected_stdlib:
         asserts.true(env, want in rel, "stdlib file %s missing" % want)
+    pycs = [r for r in rel if r.endswith(".pyc")]
+    kept_pycs = {_pyc_of(r): True for r in rel if r.endswith(".py")}
     pruned = [
         r
         for r in rel
-        if r.endswith(".pyc") or r == "turtle.py" or r.partition("/")[0] in ["test", "idlelib", "tkinter", "lib-dynload", "site-packages"]
+        if (r.endswith(".pyc") and r not in kept_pycs) or r == "turtle.py" or r.partition("/")[0] in ["test", "idlelib", "tkinter", "lib-dynload", "site-packages"]
     ]
     asserts.equals(env, [], pruned, "stdlib files that should have been pruned")
+
+    # The stdlib's byte code: one CompileStdlib action (componentize-py
+    # compile-stdlib on the toolchain folder) writes a pyc beside each kept
+    # source, __pycache__/<stem>.cpython-311.pyc, and nothing else.
+    asserts.equals(env, sorted(kept_pycs.keys()), sorted(pycs), "a pyc beside each stdlib source")
+    stdlib_compiles = _actions(env, "CompileStdlib")
+    asserts.equals(env, 1, len(stdlib_compiles), "one CompileStdlib action")
+    for a in stdlib_compiles:
+        outs = sorted([f.path for f in a.outputs.to_list()])
+        asserts.equals(env, sorted([f.path for f in files if f.path.endswith(".pyc")]), outs, "CompileStdlib's outputs are the pycs")
+        asserts.equals(env, ["compile-stdlib", info.toolchain_dir], a.argv[-2:], "argv ends with compile-stdlib <the toolchain folder>")
+        asserts.true(env, wasm in a.inputs.to_list(), "CompileStdlib reads interpreter.wasm")
+        asserts.equals(env, [], _absolute_paths(a.argv[1:]), "CompileStdlib: absolute paths in argv")
     return analysistest.end(env)
+
+def _pyc_of(source):
+    folder, _, name = source.rpartition("/")
+    pyc = "__pycache__/%s.cpython-311.pyc" % name[:-len(".py")]
+    return folder + "/" + pyc if folder else pyc
 
 interpreter_actions_test = analysistest.make(
     _interpreter_actions_test_impl,
