@@ -175,6 +175,7 @@ pub fn componentize_with(
                 placement,
             }),
             python_home: &toolchain.python_home,
+            precompiled: Some(&toolchain.precompiled),
             bindings: bundled.path(),
             python_path: &request.python_path,
             app: &request.app,

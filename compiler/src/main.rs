@@ -199,6 +199,17 @@ enum Command {
         /// The toolchain folder (it holds `runtime/interpreter.wasm`).
         dir: PathBuf,
     },
+    /// Compile a toolchain's interpreter ahead of time for this kind of
+    /// host, as a one-shot build would (Winch), into
+    /// DIR/runtime/precompiled/: a one-shot build whose compile cache has
+    /// no interpreter yet loads it instead of compiling it (about 1 s).
+    /// Hosts with other CPU features, and other builds of componentize-py,
+    /// compile as before. scripts/setup.sh runs it, so the embedded
+    /// toolchain carries it.
+    PrecompileInterpreter {
+        /// The toolchain folder (it holds `runtime/interpreter.wasm`).
+        dir: PathBuf,
+    },
     /// Plug components' exports into another component's imports: each
     /// import of SOCKET (or of a plug) is satisfied by the plug export of the
     /// same name; the result exports what SOCKET exports.
@@ -598,6 +609,13 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
                 summary.files, summary.bytes, summary.seconds
             )
             .context("writing to stderr")?;
+            Ok(())
+        }
+        Command::PrecompileInterpreter { dir } => {
+            let dir = rebase(base, dir);
+            let path = componentize_py::preinit::precompile_interpreter(&dir)
+                .with_context(|| format!("precompiling the interpreter of the toolchain at `{}`", dir.display()))?;
+            writeln!(console.stderr(), "componentize-py: wrote {}", path.display()).context("writing to stderr")?;
             Ok(())
         }
         Command::Compose { socket, plugs, output, allow_imports } => compose::compose(

@@ -37,6 +37,9 @@ pub struct Inputs<'a> {
     pub link: Option<Link<'a>>,
     /// Host folder mounted at `/python` (holds `lib/python3.11`).
     pub python_home: &'a Path,
+    /// The toolchain's folder of precompiled interpreters
+    /// ([`PRECOMPILED_SUBDIR`]), if it has one.
+    pub precompiled: Option<&'a Path>,
     /// Host folder that holds the generated `wit_world` package.
     pub bindings: &'a Path,
     /// The user's `-p` folders, in order.
@@ -422,8 +425,7 @@ fn compile_and_cache(engine: &Engine, key: &[u8; 32], wasm: &[u8], disk: bool) -
 /// Winch in a one-shot build (Winch compiles about 3.5 times as fast, which
 /// matters more than its slower code for one build). `$COMPONENTIZE_PY_PREINIT_COMPILER`
 /// forces one compiler for both lookup and compile.
-fn interpreter_module(interpreter: &[u8]) -> Result<(Engine, Module, String)> {
-    use sha2::Digest;
+fn interpreter_module(interpreter: &[u8], precompiled: Option<&Path>) -> Result<(Engine, Module, String)> {
     let forced = match std::env::var(COMPILER_ENV) {
         Ok(value) if value == "cranelift" => Some(Compiler::Cranelift),
         Ok(value) if value == "winch" => Some(Compiler::Winch),
@@ -439,14 +441,16 @@ fn interpreter_module(interpreter: &[u8]) -> Result<(Engine, Module, String)> {
         None if long_running => &[Compiler::Cranelift],
         None => &[Compiler::Cranelift, Compiler::Winch],
     };
-    let digest: [u8; 32] = sha2::Sha256::digest(interpreter).into();
-    let key = |engine: &Engine, compiler: Compiler| {
-        cache_key(engine, &format!("preinit-interpreter-{}", compiler.tag()), &digest)
-    };
+    let digest = interpreter_digest(interpreter);
+    let key = |engine: &Engine, compiler: Compiler| interpreter_key(engine, compiler, &digest);
     for &compiler in preferred {
         let engine = engine_for(compiler)?;
-        if let Some(module) = cached_module(&engine, &key(&engine, compiler), true) {
+        let key = key(&engine, compiler);
+        if let Some(module) = cached_module(&engine, &key, true) {
             return Ok((engine, module, format!("cached, {}", compiler.tag())));
+        }
+        if let Some(module) = precompiled.and_then(|folder| shipped_module(&engine, &key, folder)) {
+            return Ok((engine, module, format!("precompiled, {}", compiler.tag())));
         }
     }
     let compiler = forced.unwrap_or(if long_running {
@@ -458,6 +462,69 @@ fn interpreter_module(interpreter: &[u8]) -> Result<(Engine, Module, String)> {
     let (_, instrumented) = wasmtime_wizer::Wizer::new().instrument(interpreter).anyhow()?;
     let module = compile_and_cache(&engine, &key(&engine, compiler), &instrumented, true)?;
     Ok((engine, module, format!("compiled, {}", compiler.tag())))
+}
+
+/// The folder below a toolchain's `runtime/` that holds its interpreter
+/// compiled ahead of time (`<cache key>.cwasm`, see [`precompile_interpreter`]).
+pub const PRECOMPILED_SUBDIR: &str = "precompiled";
+
+fn interpreter_digest(interpreter: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(interpreter).into()
+}
+
+/// The cache key of the interpreter whose SHA-256 is `digest`, compiled by
+/// `compiler`'s `engine`.
+fn interpreter_key(engine: &Engine, compiler: Compiler, digest: &[u8; 32]) -> [u8; 32] {
+    cache_key(engine, &format!("preinit-interpreter-{}", compiler.tag()), digest)
+}
+
+/// The interpreter's code from the toolchain's `folder` of precompiled
+/// interpreters, when it holds the file of `key` (made by this compiler for
+/// this kind of host: the key covers Wasmtime's version, settings and the
+/// host's CPU features) and the on-disk cache is on; a file that does not
+/// load is passed over.
+fn shipped_module(engine: &Engine, key: &[u8; 32], folder: &Path) -> Option<Module> {
+    cache_dir()?;
+    let path = folder.join(format!("{}.cwasm", hex(key)));
+    if !path.is_file() {
+        return None;
+    }
+    // SAFETY: the file is part of the toolchain, written by
+    // `precompile_interpreter` (`Module::serialize` of this program, for
+    // this key); Wasmtime checks its version and settings when loading it.
+    let module = unsafe { Module::deserialize_file(engine, &path) }.ok()?;
+    remember(key, &module);
+    Some(module)
+}
+
+/// Compile the interpreter of the toolchain at `dir` (the folder that holds
+/// `runtime/`) ahead of time, as a one-shot build on this kind of host
+/// would (Winch), into `runtime/precompiled/<cache key>.cwasm`, replacing
+/// that folder's files: a one-shot build whose compile cache has no
+/// interpreter yet loads it instead of compiling it (about 1 s on two
+/// cores). Returns the file written. Hosts of another kind (other CPU
+/// features) or another build of the compiler have other keys and compile
+/// as before.
+pub fn precompile_interpreter(dir: &Path) -> Result<PathBuf> {
+    let toolchain = crate::toolchain::Toolchain::from_dir(dir)?;
+    let interpreter = std::fs::read(&toolchain.interpreter)
+        .with_context(|| format!("reading `{}`", toolchain.interpreter.display()))?;
+    let engine = engine_for(Compiler::Winch)?;
+    let key = interpreter_key(&engine, Compiler::Winch, &interpreter_digest(&interpreter));
+    let (_, instrumented) = wasmtime_wizer::Wizer::new().instrument(&interpreter).anyhow()?;
+    let module = Module::new(&engine, &instrumented)
+        .anyhow()
+        .context("failed to compile the interpreter module")?;
+    let bytes = module.serialize().anyhow().context("serialising the compiled interpreter")?;
+    let folder = &toolchain.precompiled;
+    if folder.exists() {
+        std::fs::remove_dir_all(folder).with_context(|| format!("removing `{}`", folder.display()))?;
+    }
+    std::fs::create_dir_all(folder).with_context(|| format!("creating `{}`", folder.display()))?;
+    let path = folder.join(format!("{}.cwasm", hex(&key)));
+    crate::componentize::write_atomically(&path, &bytes)?;
+    Ok(path)
 }
 
 /// Store data of the initialisation run.
@@ -652,7 +719,7 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
                 let link = inputs.link.as_ref().context(
                     "linked pre-initialisation needs the interpreter and the bindings library",
                 )?;
-                let (engine, interpreter, how) = interpreter_module(link.interpreter)?;
+                let (engine, interpreter, how) = interpreter_module(link.interpreter, inputs.precompiled)?;
                 lap(&format!("interpreter ({how})"));
                 // Small (tens of kB): compiled per world, kept in memory only.
                 let key = cache_key(&engine, "preinit-library", link.library);
@@ -908,7 +975,7 @@ pub(crate) fn compile_python_home(
     paths: &[String],
     limits: &crate::limits::Limits,
 ) -> Result<Vec<Option<Vec<u8>>>> {
-    let (engine, interpreter, _) = interpreter_module(link.interpreter)?;
+    let (engine, interpreter, _) = interpreter_module(link.interpreter, None)?;
     let key = cache_key(&engine, "preinit-library", link.library);
     let library = match cached_module(&engine, &key, false) {
         Some(module) => module,

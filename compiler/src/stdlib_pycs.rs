@@ -83,7 +83,7 @@ pub fn compile_stdlib(dir: &Path, limits: &crate::limits::Limits) -> Result<Summ
         let folder = source.parent().context("a source without a folder")?.join("__pycache__");
         let stem = rel.rsplit('/').next().and_then(|name| name.strip_suffix(".py")).context("a source name")?;
         std::fs::create_dir_all(&folder).with_context(|| format!("creating `{}`", folder.display()))?;
-        write_atomically(&folder.join(format!("{stem}.{CACHE_TAG}.pyc")), &pyc)?;
+        crate::componentize::write_atomically(&folder.join(format!("{stem}.{CACHE_TAG}.pyc")), &pyc)?;
         bytes += pyc.len() as u64;
     }
     Ok(Summary { files: sources.len(), bytes, seconds: started.elapsed().as_secs_f64() })
@@ -123,22 +123,6 @@ fn remove_pycache_folders(dir: &Path) -> Result<()> {
             remove_pycache_folders(&path)?;
         }
     }
-    Ok(())
-}
-
-/// Write `bytes` to `path` through a temporary file beside it, so that a
-/// crash leaves no half-written pyc.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let folder = path.parent().context("a file without a folder")?;
-    let mut file = tempfile::NamedTempFile::new_in(folder).with_context(|| format!("writing in `{}`", folder.display()))?;
-    std::io::Write::write_all(&mut file, bytes).with_context(|| format!("writing `{}`", path.display()))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .with_context(|| format!("writing `{}`", path.display()))?;
-    }
-    file.persist(path).with_context(|| format!("writing `{}`", path.display()))?;
     Ok(())
 }
 

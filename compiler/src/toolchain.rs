@@ -20,6 +20,10 @@ pub struct Toolchain {
     /// The folder mounted at `/python` during pre-initialisation; it holds
     /// `lib/python3.11/`.
     pub python_home: PathBuf,
+    /// The interpreter compiled ahead of time for this kind of host
+    /// (`runtime/precompiled`, made by `componentize-py
+    /// precompile-interpreter`; may be absent).
+    pub precompiled: PathBuf,
     /// Keeps the embedded toolchain's temporary folder while in use.
     _unpacked: Option<crate::embedded::Unpacked>,
 }
@@ -33,6 +37,7 @@ impl Toolchain {
             interpreter: runtime.join("interpreter.wasm"),
             interpreter_async: runtime.join("interpreter-async.wasm"),
             python_home: runtime.join("python"),
+            precompiled: runtime.join(crate::preinit::PRECOMPILED_SUBDIR),
             _unpacked: None,
         };
         if !toolchain.interpreter.is_file() {
