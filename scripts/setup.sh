@@ -14,9 +14,12 @@
 #      cpython/build-interpreter.sh.
 #   4b. The stdlib's byte code: a pyc beside each stdlib source, made by the
 #      interpreter module itself (`componentize-py compile-stdlib`), which
-#      every build then loads instead of compiling the stdlib from source.
+#      every build then loads instead of compiling the stdlib from source;
+#      and the interpreter compiled ahead of time for this kind of host
+#      (`componentize-py precompile-interpreter`, runtime/precompiled/),
+#      which a build with an empty compile cache loads instead of compiling.
 #      It needs the compiler, so this step builds it (as step 5 does) even
-#      with --no-compiler; the compiler built afterwards embeds the pycs.
+#      with --no-compiler; the compiler built afterwards embeds both.
 #   5. The compiler and the examples' hosts (examples/kv's kv-host):
 #      `cargo build --release --bins --examples`, one build of the dependency
 #      graph with the same features `cargo test` uses (dev-dependencies
@@ -91,16 +94,21 @@ fi
 step "building the interpreter module (skipped when up to date)"
 bash "$root/cpython/build-interpreter.sh" "$tc"
 
-# --------------------------------------------- 4b. the stdlib's byte code
-# The pycs depend on the interpreter's inputs (its stamp) and bytecode.py.
+# ------------------ 4b. the stdlib's byte code and the precompiled interpreter
+# The pycs depend on the interpreter's inputs (its stamp) and bytecode.py;
+# the precompiled interpreter also on Wasmtime (Cargo.lock) and its settings
+# (preinit.rs).
 pycs_stamp="$tc/stdlib-pycs.done"
-pycs_hash=$(cat "$tc/runtime/.stamp" "$root/compiler/src/bytecode.py" | sha256sum | cut -d' ' -f1)
+pycs_hash=$(cat "$tc/runtime/.stamp" "$root/compiler/src/bytecode.py" "$root/Cargo.lock" \
+  "$root/compiler/src/preinit.rs" | sha256sum | cut -d' ' -f1)
 if [ ! -f "$tc/runtime/python/lib/python3.11/__pycache__/os.cpython-311.pyc" ] \
+   || [ -z "$(ls "$tc/runtime/precompiled" 2>/dev/null)" ] \
    || [ "$(cat "$pycs_stamp" 2>/dev/null)" != "$pycs_hash" ]; then
-  step "compiling the stdlib to byte code (componentize-py compile-stdlib)"
+  step "compiling the stdlib to byte code and the interpreter for this host"
   rm -f "$pycs_stamp"
   (cd "$root" && cargo build --release --locked --bins --examples)
   "$root/target/release/componentize-py" compile-stdlib "$tc"
+  "$root/target/release/componentize-py" precompile-interpreter "$tc"
   echo "$pycs_hash" > "$pycs_stamp"
 fi
 
