@@ -62,7 +62,10 @@ pub fn unpack() -> Result<Option<Unpacked>> {
         .prefix("componentize-py-toolchain-")
         .tempdir()
         .context("creating a temporary folder for the embedded toolchain")?;
-    unpack_to(archive, temporary.path())?;
+    // Without a cache the precompiled interpreter is not used (it counts
+    // as cached code, see `crate::preinit`): 20 MB not written per build.
+    let precompiled = format!("{}/", crate::preinit::PRECOMPILED_SUBDIR);
+    unpack_files(archive, temporary.path(), |path| !path.starts_with(&precompiled))?;
     Ok(Some(Unpacked {
         dir: temporary.path().to_path_buf(),
         temporary: Some(Arc::new(temporary)),
@@ -111,9 +114,14 @@ fn evict(cache: &Path, keep: &Path) {
 
 /// Decompress `archive` and write its files under `dest/runtime/`.
 pub fn unpack_to(archive: &[u8], dest: &Path) -> Result<()> {
+    unpack_files(archive, dest, |_| true)
+}
+
+/// [`unpack_to`] for the files whose path below `runtime/` `keep` accepts.
+fn unpack_files(archive: &[u8], dest: &Path, keep: impl Fn(&str) -> bool) -> Result<()> {
     let bytes = zstd::stream::decode_all(archive).context("decompressing the embedded toolchain")?;
     let runtime = dest.join("runtime");
-    for entry in entries(&bytes)? {
+    for entry in entries(&bytes)?.into_iter().filter(|entry| keep(entry.path)) {
         let path = runtime.join(entry.path);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -191,6 +199,15 @@ mod tests {
             std::fs::read(dir.path().join("runtime/python/lib/python3.11/os.py")).unwrap(),
             b"x = 1\n"
         );
+    }
+
+    #[test]
+    fn unpacks_only_the_files_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = archive(&[("interpreter.wasm", false, &b"\0asm"[..]), ("precompiled/k.cwasm", false, &b"code"[..])]);
+        unpack_files(&blob, dir.path(), |path| !path.starts_with("precompiled/")).unwrap();
+        assert!(dir.path().join("runtime/interpreter.wasm").is_file());
+        assert!(!dir.path().join("runtime/precompiled").exists());
     }
 
     #[test]
