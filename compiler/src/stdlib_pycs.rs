@@ -129,13 +129,7 @@ fn remove_pycache_folders(dir: &Path) -> Result<()> {
 /// The bindings library of a world with no imports and no exports: what a
 /// pre-pass instance needs besides the interpreter.
 fn empty_world_library() -> Result<Vec<u8>> {
-    let mut resolve = wit_parser::Resolve::default();
-    let package = resolve
-        .push_str("stdlib.wit", "package componentize-py:stdlib;\n\nworld stdlib {}\n")
-        .context("parsing the stdlib pre-pass's world")?;
-    let world = resolve
-        .select_world(&[package], Some("stdlib"))
-        .context("selecting the stdlib pre-pass's world")?;
+    let (resolve, world) = crate::wit::empty_world("stdlib", "stdlib")?;
     let (library, _) = wit_dylib::create_with_metadata(&resolve, world, None)
         .context("generating the stdlib pre-pass's bindings library")?;
     Ok(library)

@@ -25,7 +25,6 @@ use wasm_encoder::{
 };
 use wasmparser::{Parser, Payload, TypeRef};
 use wit_component::StringEncoding;
-use wit_parser::Resolve;
 
 /// The core module name under which WASI preview1 functions are imported.
 pub const WASI_PREVIEW1: &str = "wasi_snapshot_preview1";
@@ -146,13 +145,7 @@ pub fn stub_adapter(module: &[u8]) -> Result<Vec<u8>> {
 
     // wit-component reads an adapter's world from its custom section; this
     // one imports and exports nothing at the component level.
-    let mut resolve = Resolve::default();
-    let package = resolve
-        .push_str("stub-wasi.wit", "package componentize-py:stub-wasi;\n\nworld stub {}\n")
-        .context("parsing the stub adapter's world")?;
-    let world = resolve
-        .select_world(&[package], Some("stub"))
-        .context("selecting the stub adapter's world")?;
+    let (resolve, world) = crate::wit::empty_world("stub-wasi", "stub")?;
     wit_component::embed_component_metadata(&mut adapter, &resolve, world, StringEncoding::UTF8, false)
         .context("embedding the stub adapter's component type")?;
     Ok(adapter)

@@ -788,3 +788,17 @@ mod tests {
         assert!(format!("{error:#}").contains("no world was named with `-w`"), "{error:#}");
     }
 }
+
+/// A world with no imports and no exports, `componentize-py:<package>/<world>`,
+/// for what the compiler builds itself (the stub adapter's world, the
+/// stdlib pre-pass's bindings).
+pub(crate) fn empty_world(package: &str, world: &str) -> Result<(Resolve, WorldId)> {
+    let mut resolve = Resolve::default();
+    let id = resolve
+        .push_str(format!("{package}.wit"), &format!("package componentize-py:{package};\n\nworld {world} {{}}\n"))
+        .with_context(|| format!("parsing the world `componentize-py:{package}/{world}`"))?;
+    let world = resolve
+        .select_world(&[id], Some(world))
+        .with_context(|| format!("selecting the world `componentize-py:{package}/{world}`"))?;
+    Ok((resolve, world))
+}
