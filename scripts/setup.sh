@@ -15,7 +15,7 @@
 #   4b. The stdlib's byte code: a pyc beside each stdlib source, made by the
 #      interpreter module itself (`componentize-py compile-stdlib`), which
 #      every build then loads instead of compiling the stdlib from source;
-#      and the interpreter compiled ahead of time for this kind of host
+#      and the two interpreters compiled ahead of time for this kind of host
 #      (`componentize-py precompile-interpreter`, runtime/precompiled/),
 #      which a build with an empty compile cache loads instead of compiling.
 #      It needs the compiler, so this step builds it (as step 5 does) even

@@ -199,13 +199,13 @@ enum Command {
         /// The toolchain folder (it holds `runtime/interpreter.wasm`).
         dir: PathBuf,
     },
-    /// Compile a toolchain's interpreter ahead of time for this kind of
-    /// host, as a one-shot build would (Winch), into
-    /// DIR/runtime/precompiled/: a one-shot build whose compile cache has
-    /// no interpreter yet loads it instead of compiling it (about 1 s).
-    /// Hosts with other CPU features, and other builds of componentize-py,
-    /// compile as before. scripts/setup.sh runs it, so the embedded
-    /// toolchain carries it.
+    /// Compile a toolchain's two interpreters ahead of time for this kind
+    /// of host (Cranelift) into DIR/runtime/precompiled/: a build whose
+    /// compile cache has no interpreter yet loads them instead of compiling
+    /// one (about 1 s with Winch for a one-shot build, 4.5 s with Cranelift
+    /// for a worker). Hosts with other CPU features, and other builds of
+    /// componentize-py, compile as before. scripts/setup.sh runs it, so the
+    /// embedded toolchain carries them.
     PrecompileInterpreter {
         /// The toolchain folder (it holds `runtime/interpreter.wasm`).
         dir: PathBuf,
@@ -613,9 +613,11 @@ fn execute(cli: Cli, base: Option<&Path>, console: &mut dyn Console) -> Result<(
         }
         Command::PrecompileInterpreter { dir } => {
             let dir = rebase(base, dir);
-            let path = componentize_py::preinit::precompile_interpreter(&dir)
-                .with_context(|| format!("precompiling the interpreter of the toolchain at `{}`", dir.display()))?;
-            writeln!(console.stderr(), "componentize-py: wrote {}", path.display()).context("writing to stderr")?;
+            let paths = componentize_py::preinit::precompile_interpreter(&dir)
+                .with_context(|| format!("precompiling the interpreters of the toolchain at `{}`", dir.display()))?;
+            for path in paths {
+                writeln!(console.stderr(), "componentize-py: wrote {}", path.display()).context("writing to stderr")?;
+            }
             Ok(())
         }
         Command::Compose { socket, plugs, output, allow_imports } => compose::compose(

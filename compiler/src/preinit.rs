@@ -420,8 +420,9 @@ fn compile_and_cache(engine: &Engine, key: &[u8; 32], wasm: &[u8], disk: bool) -
 ///
 /// The interpreter's code depends on the toolchain only, so one compile
 /// serves every WIT world and app. Preference: code Cranelift compiled
-/// earlier (memory, then disk), else code Winch compiled earlier, else a
-/// new compile: with Cranelift in a long-running process (a worker), with
+/// earlier (memory, then disk), else the toolchain's precompiled Cranelift
+/// code (`precompiled`, see [`precompile_interpreter`]), else code Winch
+/// compiled earlier, else a new compile: with Cranelift in a long-running process (a worker), with
 /// Winch in a one-shot build (Winch compiles about 3.5 times as fast, which
 /// matters more than its slower code for one build). `$COMPONENTIZE_PY_PREINIT_COMPILER`
 /// forces one compiler for both lookup and compile.
@@ -498,33 +499,44 @@ fn shipped_module(engine: &Engine, key: &[u8; 32], folder: &Path) -> Option<Modu
     Some(module)
 }
 
-/// Compile the interpreter of the toolchain at `dir` (the folder that holds
-/// `runtime/`) ahead of time, as a one-shot build on this kind of host
-/// would (Winch), into `runtime/precompiled/<cache key>.cwasm`, replacing
-/// that folder's files: a one-shot build whose compile cache has no
-/// interpreter yet loads it instead of compiling it (about 1 s on two
-/// cores). Returns the file written. Hosts of another kind (other CPU
-/// features) or another build of the compiler have other keys and compile
-/// as before.
-pub fn precompile_interpreter(dir: &Path) -> Result<PathBuf> {
+/// Compile the interpreters of the toolchain at `dir` (the folder that
+/// holds `runtime/`: `interpreter.wasm` and `interpreter-async.wasm`) ahead
+/// of time for this kind of host, with Cranelift as a worker would, into
+/// `runtime/precompiled/<cache key>.cwasm`, replacing that folder's files:
+/// a build (one-shot or worker) whose compile cache has no interpreter yet
+/// loads it instead of compiling it (about 1 s with Winch, 4.5 s with
+/// Cranelift on two cores), and a one-shot build then runs Cranelift's
+/// code, which is faster than the Winch code it would have compiled.
+/// Returns the files written. Hosts of another kind (other CPU features) or
+/// another build of the compiler have other keys and compile as before.
+pub fn precompile_interpreter(dir: &Path) -> Result<Vec<PathBuf>> {
     let toolchain = crate::toolchain::Toolchain::from_dir(dir)?;
-    let interpreter = std::fs::read(&toolchain.interpreter)
-        .with_context(|| format!("reading `{}`", toolchain.interpreter.display()))?;
-    let engine = engine_for(Compiler::Winch)?;
-    let key = interpreter_key(&engine, Compiler::Winch, &interpreter_digest(&interpreter));
-    let (_, instrumented) = wasmtime_wizer::Wizer::new().instrument(&interpreter).anyhow()?;
-    let module = Module::new(&engine, &instrumented)
-        .anyhow()
-        .context("failed to compile the interpreter module")?;
-    let bytes = module.serialize().anyhow().context("serialising the compiled interpreter")?;
+    let engine = engine_for(Compiler::Cranelift)?;
+    // Both compiled first, then the folder replaced: a failure leaves the
+    // old files.
+    let mut compiled = Vec::new();
+    for path in [&toolchain.interpreter, &toolchain.interpreter_async] {
+        let interpreter = std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
+        let key = interpreter_key(&engine, Compiler::Cranelift, &interpreter_digest(&interpreter));
+        let (_, instrumented) = wasmtime_wizer::Wizer::new().instrument(&interpreter).anyhow()?;
+        let module = Module::new(&engine, &instrumented)
+            .anyhow()
+            .with_context(|| format!("failed to compile `{}`", path.display()))?;
+        let bytes = module.serialize().anyhow().context("serialising the compiled interpreter")?;
+        compiled.push((key, bytes));
+    }
     let folder = &toolchain.precompiled;
     if folder.exists() {
         std::fs::remove_dir_all(folder).with_context(|| format!("removing `{}`", folder.display()))?;
     }
     std::fs::create_dir_all(folder).with_context(|| format!("creating `{}`", folder.display()))?;
-    let path = folder.join(format!("{}.cwasm", hex(&key)));
-    crate::componentize::write_atomically(&path, &bytes)?;
-    Ok(path)
+    let mut written = Vec::new();
+    for (key, bytes) in compiled {
+        let path = folder.join(format!("{}.cwasm", hex(&key)));
+        crate::componentize::write_atomically(&path, &bytes)?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 /// Store data of the initialisation run.
@@ -559,14 +571,10 @@ async fn modules_being_imported(store: &mut Store<Host>, instance: Instance) -> 
     read.await.unwrap_or_default()
 }
 
-/// The WASI context of the initialisation run: preopens, environment, a
-/// fixed clock and seeded randomness.
-fn wasi_context(
-    inputs: &Inputs<'_>,
-    stdout: &MemoryOutputPipe,
-    stderr: &MemoryOutputPipe,
-) -> Result<WasiP1Ctx> {
-    let mut guest_path = vec![GUEST_BINDINGS.to_string()];
+/// A WASI context builder for a build-time run: output captured in
+/// `stdout` and `stderr`, seeded randomness and fixed clocks, so that the
+/// run (and its snapshot) does not depend on when or where it happens.
+fn deterministic_wasi(stdout: &MemoryOutputPipe, stderr: &MemoryOutputPipe) -> WasiCtxBuilder {
     let mut wasi = WasiCtxBuilder::new();
     wasi.allow_blocking_current_thread(true)
         .stdout(stdout.clone())
@@ -576,6 +584,18 @@ fn wasi_context(
         .insecure_random_seed(0)
         .wall_clock(FixedClock)
         .monotonic_clock(FixedClock);
+    wasi
+}
+
+/// The WASI context of the initialisation run: preopens, environment, a
+/// fixed clock and seeded randomness.
+fn wasi_context(
+    inputs: &Inputs<'_>,
+    stdout: &MemoryOutputPipe,
+    stderr: &MemoryOutputPipe,
+) -> Result<WasiP1Ctx> {
+    let mut guest_path = vec![GUEST_BINDINGS.to_string()];
+    let mut wasi = deterministic_wasi(stdout, stderr);
     let preopen = |wasi: &mut WasiCtxBuilder, host: &Path, guest: &str| -> Result<()> {
         wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
             .anyhow()
@@ -913,15 +933,7 @@ fn prepass_instance(
 ) -> Result<Vec<Option<Vec<u8>>>> {
     let dir = crate::bytecode::instance_folder(paths)?;
     let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-    let mut wasi = WasiCtxBuilder::new();
-    wasi.allow_blocking_current_thread(true)
-        .stdout(stderr.clone())
-        .stderr(stderr.clone())
-        .secure_random(rand::rngs::StdRng::seed_from_u64(0))
-        .insecure_random(rand::rngs::StdRng::seed_from_u64(1))
-        .insecure_random_seed(0)
-        .wall_clock(FixedClock)
-        .monotonic_clock(FixedClock);
+    let mut wasi = deterministic_wasi(&stderr, &stderr);
     let preopen = |wasi: &mut WasiCtxBuilder, host: &Path, guest: &str, perms: FsPerms| -> Result<()> {
         wasi.preopened_dir(host, guest, perms)
             .anyhow()

@@ -131,41 +131,52 @@ fn host_pycache_folders_leave_no_trace() {
 
 /// The pre-initialisation run's code never changes the output: the linked
 /// run (interpreter and bindings library as two instances) with code from
-/// Winch or Cranelift, compiled or from the cache, gives the same bytes as
-/// running the merged module. The `types` world has WIT imports (traps
-/// while initialising) and many exports.
+/// Winch or Cranelift, compiled, from the cache or precompiled in the
+/// toolchain, gives the same bytes as running the merged module. The
+/// `types` world has WIT imports (traps while initialising) and many
+/// exports.
 #[test]
 fn preinit_modes_and_compilers_give_identical_output() {
     let dir = repo().join("tests/fixtures/types");
-    let cache = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
+    // The checkout's toolchain without its precompiled interpreters, so
+    // that the first builds compile.
+    let bare = tempfile::tempdir().unwrap();
+    let runtime = repo().join(".toolchain/runtime");
+    std::fs::create_dir(bare.path().join("runtime")).unwrap();
+    for file in ["interpreter.wasm", "interpreter-async.wasm"] {
+        std::fs::copy(runtime.join(file), bare.path().join("runtime").join(file)).unwrap();
+    }
+    std::os::unix::fs::symlink(runtime.join("python"), bare.path().join("runtime/python")).unwrap();
+    let full = repo().join(".toolchain");
+    let (cache, empty_cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut outputs = Vec::new();
-    for (mode, code) in [
-        ("linked", "winch"),     // compiles the interpreter with Winch
-        ("linked", "winch"),     // Winch code from the disk cache
-        ("linked", "cranelift"), // compiles it with Cranelift
-        ("linked", ""),          // prefers the cached Cranelift code
-        ("merged", ""),
+    for (mode, code, toolchain, cache, want) in [
+        ("linked", "winch", bare.path(), cache.path(), "interpreter (compiled, winch)"),
+        ("linked", "winch", bare.path(), cache.path(), "interpreter (cached, winch)"),
+        ("linked", "cranelift", bare.path(), cache.path(), "interpreter (compiled, cranelift)"),
+        ("linked", "", bare.path(), cache.path(), "interpreter (cached, cranelift)"),
+        ("merged", "", bare.path(), cache.path(), ""),
+        ("linked", "", full.as_path(), empty_cache.path(), "interpreter (precompiled, cranelift)"),
     ] {
         let wasm = out.path().join("types.wasm");
         let output = compiler()
             .current_dir(&dir)
-            .env("COMPONENTIZE_PY_CACHE_DIR", cache.path())
+            .env("COMPONENTIZE_PY_CACHE_DIR", cache)
             .env("COMPONENTIZE_PY_PREINIT_MODE", mode)
             .env("COMPONENTIZE_PY_PREINIT_COMPILER", code)
+            .arg("--toolchain")
+            .arg(toolchain)
             .args(["-v", "-d", "types.wit", "-w", "types", "componentize", "app", "-p", "."])
             .args(["-o", wasm.to_str().unwrap()])
             .output()
             .unwrap();
         let stderr = text(&output.stderr);
         assert!(output.status.success(), "{mode}/{code} build failed: {stderr}");
-        outputs.push((format!("{mode}/{code}"), std::fs::read(&wasm).unwrap(), stderr));
+        assert!(stderr.contains(want), "{mode}/{code}: want `{want}`:\n{stderr}");
+        outputs.push((format!("{mode}/{code}"), std::fs::read(&wasm).unwrap()));
     }
-    assert!(outputs[0].2.contains("interpreter (compiled, winch)"), "{}", outputs[0].2);
-    assert!(outputs[1].2.contains("interpreter (cached, winch)"), "{}", outputs[1].2);
-    assert!(outputs[2].2.contains("interpreter (compiled, cranelift)"), "{}", outputs[2].2);
-    assert!(outputs[3].2.contains("interpreter (cached, cranelift)"), "{}", outputs[3].2);
-    for (name, bytes, _) in &outputs[1..] {
+    for (name, bytes) in &outputs[1..] {
         assert!(*bytes == outputs[0].1, "{name} differs from {}", outputs[0].0);
     }
 }

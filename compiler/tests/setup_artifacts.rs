@@ -1,7 +1,15 @@
-//! The stdlib's byte code (`componentize-py compile-stdlib`, run by
-//! `scripts/setup.sh`): a pyc beside every stdlib source, the same bytes
-//! whatever the number of threads, and loaded by builds instead of the
-//! sources. Needs `scripts/setup.sh` (the `.toolchain/` it makes).
+//! What set-up makes ahead of time with the compiler, and builds use:
+//!
+//! - the stdlib's byte code (`componentize-py compile-stdlib`): a pyc beside
+//!   every stdlib source, the same bytes whatever the number of threads,
+//!   loaded by builds instead of the sources;
+//! - the interpreters compiled ahead of time with Cranelift
+//!   (`componentize-py precompile-interpreter`, into
+//!   `runtime/precompiled/`): a build with an empty compile cache loads
+//!   them instead of compiling the interpreter and gives the same bytes as
+//!   a build that compiles it; a damaged file is passed over.
+//!
+//! Needs `scripts/setup.sh` (the `.toolchain/` it makes).
 
 use std::path::{Path, PathBuf};
 
@@ -42,8 +50,8 @@ fn pyc_of(rel: &str) -> String {
     }
 }
 
-/// A copy of the checkout's toolchain (the interpreter modules and the
-/// stdlib with its pycs) in a fresh folder.
+/// A copy of the checkout's toolchain (the interpreter modules, the stdlib
+/// with its pycs, the precompiled interpreters) in a fresh folder.
 fn toolchain_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let (from, to) = (repo().join(".toolchain/runtime"), dir.path().join("runtime"));
@@ -52,6 +60,7 @@ fn toolchain_copy() -> tempfile::TempDir {
         std::fs::copy(from.join(file), to.join(file)).unwrap();
     }
     copy_dir(&from.join("python"), &to.join("python"));
+    copy_dir(&from.join("precompiled"), &to.join("precompiled"));
     dir
 }
 
@@ -98,13 +107,18 @@ fn compile_stdlib_gives_the_same_bytes_on_one_thread() {
 }
 
 #[test]
-fn compile_stdlib_fails_clearly_without_a_toolchain() {
+fn both_steps_fail_clearly_without_a_toolchain() {
     let empty = tempfile::tempdir().unwrap();
-    let output = compiler().arg("compile-stdlib").arg(empty.path()).output().unwrap();
-    assert!(!output.status.success());
-    let stderr = text(&output.stderr);
-    assert!(stderr.contains("compiling the stdlib of the toolchain at"), "{stderr}");
-    assert!(stderr.contains("runtime/interpreter.wasm"), "{stderr}");
+    for (step, context) in [
+        ("compile-stdlib", "compiling the stdlib of the toolchain at"),
+        ("precompile-interpreter", "precompiling the interpreters of the toolchain at"),
+    ] {
+        let output = compiler().arg(step).arg(empty.path()).output().unwrap();
+        assert!(!output.status.success(), "{step} succeeded");
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(context), "{step}: {stderr}");
+        assert!(stderr.contains("runtime/interpreter.wasm"), "{step}: {stderr}");
+    }
 }
 
 #[test]
@@ -159,4 +173,75 @@ fn a_build_loads_the_stdlib_from_its_pycs() {
             text(&run.stdout)
         );
     }
+}
+
+// ------------------------------------------------ precompiled interpreters
+
+/// Build the hello example with the toolchain at `toolchain` and the
+/// compile cache folder `cache` (`None`: the cache off); the component and
+/// the `-v` step lines.
+fn build(toolchain: &Path, cache: Option<&Path>) -> (Vec<u8>, String) {
+    let app = tempfile::tempdir().unwrap();
+    for file in ["hello.wit", "app.py"] {
+        std::fs::copy(repo().join("examples/hello").join(file), app.path().join(file)).unwrap();
+    }
+    let mut command = compiler();
+    command
+        .current_dir(app.path())
+        .args(["-v", "--toolchain"])
+        .arg(toolchain)
+        .args(["-d", "hello.wit", "-w", "hello", "componentize", "app", "-o", "out.wasm"])
+        .env_remove("COMPONENTIZE_PY_PREINIT_COMPILER");
+    match cache {
+        Some(cache) => command.env("COMPONENTIZE_PY_CACHE_DIR", cache).env_remove("COMPONENTIZE_PY_NO_CACHE"),
+        None => command.env("COMPONENTIZE_PY_NO_CACHE", "1"),
+    };
+    let output = command.output().unwrap();
+    let stderr = text(&output.stderr);
+    eprintln!("{stderr}");
+    assert!(output.status.success(), "build failed: {stderr}");
+    (std::fs::read(app.path().join("out.wasm")).unwrap(), stderr)
+}
+
+/// The `.cwasm` files in `dir`.
+fn cwasm_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+        .collect()
+}
+
+#[test]
+fn an_empty_cache_loads_the_precompiled_interpreter_and_gives_the_same_bytes() {
+    let toolchain = repo().join(".toolchain");
+    let shipped = cwasm_files(&toolchain.join("runtime/precompiled"));
+    assert_eq!(shipped.len(), 2, "want the two interpreters precompiled (run scripts/setup.sh): {shipped:?}");
+
+    let cache = tempfile::tempdir().unwrap();
+    let (loaded, steps) = build(&toolchain, Some(cache.path()));
+    assert!(steps.contains("interpreter (precompiled, cranelift)"), "{steps}");
+    // Loaded from the toolchain, not copied into the cache.
+    assert!(cwasm_files(cache.path()).is_empty(), "{:?}", cwasm_files(cache.path()));
+
+    let (compiled, steps) = build(&toolchain, None);
+    assert!(steps.contains("interpreter (compiled, winch)"), "{steps}");
+    assert!(loaded == compiled, "the precompiled interpreter changed the component");
+}
+
+#[test]
+fn a_damaged_precompiled_interpreter_is_compiled_again() {
+    let copy = toolchain_copy();
+    let shipped = cwasm_files(&copy.path().join("runtime/precompiled"));
+    assert_eq!(shipped.len(), 2, "{shipped:?}");
+    for file in &shipped {
+        let bytes = std::fs::read(file).unwrap();
+        std::fs::write(file, &bytes[..bytes.len() / 2]).unwrap();
+    }
+
+    let cache = tempfile::tempdir().unwrap();
+    let (component, steps) = build(copy.path(), Some(cache.path()));
+    assert!(steps.contains("interpreter (compiled, winch)"), "{steps}");
+    let (reference, _) = build(&repo().join(".toolchain"), None);
+    assert!(component == reference, "a damaged precompiled interpreter changed the component");
 }
