@@ -71,22 +71,6 @@ pub struct Inputs<'a> {
 /// Makes (or finds) the merged module and its placement.
 pub type MergedModule<'a> = dyn Fn() -> Result<Arc<(Vec<u8>, crate::merge::Placement)>> + Sync + 'a;
 
-/// A result made inline or on a scoped thread.
-enum Pending<'scope, T> {
-    Ready(T),
-    Thread(std::thread::ScopedJoinHandle<'scope, T>),
-}
-
-impl<T> Pending<'_, T> {
-    /// The result (a panic of the thread goes on here).
-    fn wait(self) -> T {
-        match self {
-            Pending::Ready(value) => value,
-            Pending::Thread(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-        }
-    }
-}
-
 /// The merged module's parts and where the merge placed the library.
 #[derive(Clone, Copy)]
 pub struct Link<'a> {
@@ -465,6 +449,16 @@ fn interpreter_module(interpreter: &[u8], precompiled: Option<&Path>) -> Result<
     Ok((engine, module, format!("compiled, {}", compiler.tag())))
 }
 
+/// The compiled bindings library for a [`Mode::Linked`] run. Small (tens
+/// of kB): compiled per world, kept in memory only.
+fn library_module(engine: &Engine, library: &[u8]) -> Result<Module> {
+    let key = cache_key(engine, "preinit-library", library);
+    match cached_module(engine, &key, false) {
+        Some(module) => Ok(module),
+        None => compile_and_cache(engine, &key, library, false),
+    }
+}
+
 /// The folder below a toolchain's `runtime/` that holds its interpreter
 /// compiled ahead of time (`<cache key>.cwasm`, see [`precompile_interpreter`]).
 pub const PRECOMPILED_SUBDIR: &str = "precompiled";
@@ -710,17 +704,18 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
     };
     let beside = matches!(mode, Mode::Linked) && rayon::current_num_threads() > 1;
     let (module, stdout, stderr) = std::thread::scope(|scope| -> Result<_> {
-        let mut pending = Some(if beside {
-            Pending::Thread(scope.spawn(prepare))
+        // The snapshot's module context: made here, or on `thread` and
+        // waited for before the snapshot.
+        let (thread, mut context) = if beside {
+            (Some(scope.spawn(prepare)), None)
         } else {
-            let prepared = prepare()?;
+            let (cx, _) = prepare()?;
             lap("merge and instrument");
-            Pending::Ready(Ok(prepared))
-        });
+            (None, Some(cx))
+        };
         // Compile (or find in a cache) what runs.
-        let (engine, modules, mut context) = match mode {
+        let (engine, modules) = match mode {
             Mode::Merged => {
-                let (cx, _) = pending.take().expect("made above").wait()?;
                 let engine = engine_for(Compiler::Cranelift)?;
                 // The snapshot template cannot run the initialisation: run
                 // the plain merged module.
@@ -733,7 +728,7 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
                     None => compile_and_cache(&engine, &key, &instrumented, false)?,
                 };
                 lap("compile merged module");
-                (engine, Modules::Merged(module), Some(cx))
+                (engine, Modules::Merged(module))
             }
             Mode::Linked => {
                 let link = inputs.link.as_ref().context(
@@ -741,14 +736,9 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
                 )?;
                 let (engine, interpreter, how) = interpreter_module(link.interpreter, inputs.precompiled)?;
                 lap(&format!("interpreter ({how})"));
-                // Small (tens of kB): compiled per world, kept in memory only.
-                let key = cache_key(&engine, "preinit-library", link.library);
-                let library = match cached_module(&engine, &key, false) {
-                    Some(module) => module,
-                    None => compile_and_cache(&engine, &key, link.library, false)?,
-                };
+                let library = library_module(&engine, link.library)?;
                 lap("compile library");
-                (engine, Modules::Linked { interpreter, library, placement: link.placement }, None)
+                (engine, Modules::Linked { interpreter, library, placement: link.placement })
             }
         };
 
@@ -794,13 +784,13 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
         });
         let result = match initialised {
             Ok(instance) => {
-                if context.is_none() {
-                    context = Some(pending.take().expect("made above").wait()?.0);
-                    if beside {
-                        lap("merge and instrument (made beside, waited for)");
-                    }
+                if let Some(thread) = thread {
+                    // A panic of the thread goes on here.
+                    let prepared = thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    context = Some(prepared?.0);
+                    lap("merge and instrument (made beside, waited for)");
                 }
-                let cx = context.as_ref().expect("set above");
+                let cx = context.as_ref().expect("made before the run or waited for above");
                 let snapshot = runtime.block_on(
                     wizer.snapshot(cx, &mut wasmtime_wizer::WasmtimeWizer { store: &mut store, instance }),
                 );
@@ -988,11 +978,7 @@ pub(crate) fn compile_python_home(
     limits: &crate::limits::Limits,
 ) -> Result<Vec<Option<Vec<u8>>>> {
     let (engine, interpreter, _) = interpreter_module(link.interpreter, None)?;
-    let key = cache_key(&engine, "preinit-library", link.library);
-    let library = match cached_module(&engine, &key, false) {
-        Some(module) => module,
-        None => compile_and_cache(&engine, &key, link.library, false)?,
-    };
+    let library = library_module(&engine, link.library)?;
     let modules = Modules::Linked { interpreter, library, placement: link.placement };
     let instances = rayon::current_num_threads().min(paths.len()).max(1);
     let per_instance = paths.len().div_ceil(instances).max(1);
