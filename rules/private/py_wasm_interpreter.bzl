@@ -135,7 +135,7 @@ def _link(ctx, cc, py, crt1, objs, wasm, env):
         toolchain = WASI_CC_TOOLCHAIN_TYPE,
     )
 
-def _compile_stdlib(ctx, compiler, wasm, wasm_async, stdlib, stdlib_dir, sources):
+def _compile_stdlib(ctx, compiler, wasm, stdlib, stdlib_dir, sources):
     """The `CompileStdlib` action, as scripts/setup.sh's step 4b: a pyc of each
     stdlib source (`sources`: paths below `stdlib_dir`),
     `<folder>/__pycache__/<stem>.cpython-311.pyc`, made by the interpreter
@@ -154,7 +154,9 @@ def _compile_stdlib(ctx, compiler, wasm, wasm_async, stdlib, stdlib_dir, sources
     ctx.actions.run(
         executable = compiler.compiler,
         arguments = [args],
-        inputs = [wasm, wasm_async] + stdlib,
+        # interpreter.wasm alone makes them: a change of async.c does not
+        # make them again.
+        inputs = [wasm] + stdlib,
         outputs = pycs,
         mnemonic = "CompileStdlib",
         progress_message = "Compiling the stdlib of %{label} to byte code",
@@ -248,7 +250,7 @@ def _py_wasm_interpreter_impl(ctx):
         stdlib.append(copy)
         if rel.endswith(".py"):
             sources.append(rel)
-    pycs = _compile_stdlib(ctx, compiler, wasm, wasm_async, stdlib, stdlib_dir, sources)
+    pycs = _compile_stdlib(ctx, compiler, wasm, stdlib, stdlib_dir, sources)
 
     return [
         DefaultInfo(files = depset([wasm, wasm_async] + stdlib + pycs)),
