@@ -36,7 +36,14 @@ import _imp
 import marshal
 import sys
 from _frozen_importlib import ModuleSpec
-from _frozen_importlib_external import PathFinder, SourceFileLoader, SourceLoader
+from _frozen_importlib_external import (
+    BYTECODE_SUFFIXES,
+    EXTENSION_SUFFIXES,
+    SOURCE_SUFFIXES,
+    PathFinder,
+    SourceFileLoader,
+    SourceLoader,
+)
 
 # name -> (is_package, origin, marshalled code)
 _MODULES = {}
@@ -60,19 +67,12 @@ def annotation_flags(path):
 
 
 def compile_source(spec, name):
-    """The code of module `name` (a `SourceFileLoader`'s `spec`), compiled
-    as the import compiles it (`defer_annotations`); for the stdlib, what
-    the import loads: the toolchain's pyc when it has one
-    (compiler/src/stdlib_pycs.rs)."""
-    if spec.origin.startswith(_STDLIB):
-        return spec.loader.get_code(name)
-    return compile(
-        spec.loader.get_source(name),
-        spec.origin,
-        "exec",
-        dont_inherit=True,
-        flags=annotation_flags(spec.origin),
-    )
+    """The code of module `name` (a `SourceFileLoader`'s `spec`), as the
+    import would load it: from the pyc mounted next to the source when
+    there is one (the toolchain's for the stdlib, compiler/src/stdlib_pycs.rs;
+    the byte-code pre-pass's for the `-p` folders, compiler/src/bytecode.rs),
+    else compiled with the import's flags (`defer_annotations`)."""
+    return spec.loader.get_code(name)
 
 
 class BundleLoader:
@@ -181,6 +181,17 @@ def _imports_of(code, functions):
     """Yield (name, fromlist, level) for every IMPORT_NAME in `code` and the
     class bodies nested in it, and in the functions too when `functions`."""
     raw = code.co_code
+    # Most code objects (functions above all) import nothing: one look at
+    # the opcodes (every other byte) instead of a loop over them.
+    if _IMPORT_NAME in raw[::2]:
+        yield from _imports_in(code, raw)
+    for const in code.co_consts:
+        if hasattr(const, "co_code") and (functions or not const.co_flags & _CO_NEWLOCALS):
+            yield from _imports_of(const, functions)
+
+
+def _imports_in(code, raw):
+    """The IMPORT_NAMEs of `code` itself (not of the code nested in it)."""
     arg_high = 0
     consts = [None, None]  # the last two LOAD_CONST values
     type_checking = False  # the last instruction loaded TYPE_CHECKING
@@ -206,9 +217,6 @@ def _imports_of(code, functions):
             if isinstance(level, int):
                 yield code.co_names[arg], fromlist, level
         consts = [None, None]
-    for const in code.co_consts:
-        if hasattr(const, "co_code") and (functions or not const.co_flags & _CO_NEWLOCALS):
-            yield from _imports_of(const, functions)
 
 
 def _strings_of(code, out):
@@ -233,6 +241,41 @@ def _summary(code):
     return imports, tuple(_strings_of(code, [])) if functions else ()
 
 
+# The ASCII characters that `encodings.normalize_encoding` does not keep,
+# mapped to spaces (see `_normalize_encoding`).
+_NOT_KEPT = {c: " " for c in range(128) if not (chr(c).isalnum() or chr(c) == ".")}
+
+
+def _normalize_encoding(name):
+    """`encodings.normalize_encoding(name)`: each run of characters other
+    than ASCII letters, digits and dots becomes one `_`, none at the ends;
+    for an ASCII name with `str` methods instead of its Python loop over
+    the characters (the scan normalises every short string constant)."""
+    if name.isascii():
+        return "_".join(name.translate(_NOT_KEPT).split())
+    import encodings
+
+    return encodings.normalize_encoding(name)
+
+
+def _module_names(folders):
+    """Every name that a module in `folders` may have (more, not fewer): each
+    entry's name, and without a module suffix when it has one."""
+    import os
+
+    suffixes = SOURCE_SUFFIXES + BYTECODE_SUFFIXES + EXTENSION_SUFFIXES
+    names = set()
+    for folder in folders:
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in entries:
+            names.add(entry)
+            names.update(entry[: -len(suffix)] for suffix in suffixes if entry.endswith(suffix))
+    return names
+
+
 def _absolute(name, package, level):
     """The absolute module name of a relative import, or None."""
     if level == 0:
@@ -253,6 +296,8 @@ class _Collector:
         self.known = {}  # name -> whether the module exists
         self.specs = {}  # name -> spec or None
         self.queue = []  # what to scan: (code or summary, package, is_summary)
+        self.codec_modules = {}  # string constant -> its `_codec_module`
+        self.codec_names = None  # `_module_names` of the encodings package
 
     def spec(self, name):
         """The spec of `name` on the build-time path, without importing its
@@ -337,14 +382,26 @@ class _Collector:
         """Bundle the codecs that `strings` (a module's short string
         constants) name, as in `text.encode("punycode")`: an encoding is
         looked up by name at run time, by C code."""
-        import encodings
+        for const in strings:
+            module = self.codec_modules.get(const, False)
+            if module is False:
+                module = self.codec_modules[const] = self._codec_module(const)
+            if module is not None:
+                self.add(module)
+
+    def _codec_module(self, const):
+        """`encodings.<name>` for the codec that `const` names, as
+        `encodings.search_function` finds it; None when the encodings
+        package has nothing by that name (no lookup needed then)."""
         from encodings.aliases import aliases
 
-        for const in strings:
-            name = encodings.normalize_encoding(const).lower()
-            name = aliases.get(name, name)
-            if name.isidentifier():
-                self.add("encodings." + name)
+        if self.codec_names is None:
+            import encodings
+
+            self.codec_names = _module_names(encodings.__path__)
+        name = _normalize_encoding(const).lower()
+        name = aliases.get(name, name)
+        return f"encodings.{name}" if name.isidentifier() and name in self.codec_names else None
 
     def drain(self):
         while self.queue:

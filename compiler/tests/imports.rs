@@ -64,6 +64,8 @@ fn reachable_modules_import_at_run_time() {
     assert_eq!(call(wasm, "relative").unwrap(), r#""mypkg.sub.deep via mypkg.helper""#);
     // A codec that C code imports by name.
     assert_eq!(call(wasm, "utf-16").unwrap(), r#""e900""#);
+    // Codecs named only by a string constant in the app's code.
+    assert_eq!(call(wasm, "codecs").unwrap(), r#""b6 bcher-kva""#);
     // Imported by computed name: not found, an ordinary ImportError.
     assert_eq!(call(wasm, "csv").unwrap(), r#""ImportError: No module named \'csv\'""#);
 
@@ -72,7 +74,15 @@ fn reachable_modules_import_at_run_time() {
     // (`importlib`, which `call` also imports, is not among them: the
     // runtime's `componentize_py_types` imports `dataclasses`, and with it
     // `importlib`, while building, so it is in the snapshot already.)
-    for expected in ["json", "json.decoder", "json.encoder", "mypkg.helper", "mypkg.sub.deep"] {
+    for expected in [
+        "json",
+        "json.decoder",
+        "json.encoder",
+        "mypkg.helper",
+        "mypkg.sub.deep",
+        "encodings.iso8859_5",
+        "encodings.punycode",
+    ] {
         assert!(names.contains(&expected), "{expected} not bundled: {names:?}");
     }
     // Imports under `if TYPE_CHECKING:` are for type checkers only; modules
