@@ -76,12 +76,19 @@ pub(crate) struct Source {
 /// The sources below `roots` (host folder, guest path), in order, not read
 /// yet; a guest path below a later root's guest path is left to that root
 /// (a mount shadows what it covers).
+///
+/// A folder below a root that is itself a root (`-p . -p deps`, `deps`
+/// inside the app's folder) is listed under its own guest path only: the
+/// import finds its modules by their top-level names there, so the pre-pass
+/// does not compile them twice. (Imported the other way, as `deps.x`, such
+/// a module is compiled by the import itself.)
 pub(crate) fn sources(roots: &[(PathBuf, String)]) -> Vec<Source> {
     let mut found: BTreeMap<String, (PathBuf, u64)> = BTreeMap::new();
     let mut budget = MAX_ENTRIES;
+    let root_ids: Vec<FolderId> = roots.iter().filter_map(|(host, _)| folder_id(&std::fs::metadata(host).ok()?)).collect();
     for (host, guest) in roots {
         found.retain(|path, _| !path.starts_with(&format!("{guest}/")));
-        walk(host, guest, 0, &mut found, &mut budget);
+        walk(host, guest, 0, &mut Walk { found: &mut found, budget: &mut budget, roots: &root_ids });
     }
     found
         .into_iter()
@@ -98,13 +105,36 @@ pub(crate) fn read(sources: &mut [Source]) -> Result<()> {
     Ok(())
 }
 
-fn walk(host: &Path, guest: &str, depth: usize, found: &mut BTreeMap<String, (PathBuf, u64)>, budget: &mut usize) {
-    if depth > MAX_DEPTH || found.len() >= MAX_FILES || *budget == 0 {
+/// A folder's identity on its file system (device and inode).
+type FolderId = (u64, u64);
+
+#[cfg(unix)]
+fn folder_id(meta: &std::fs::Metadata) -> Option<FolderId> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn folder_id(_meta: &std::fs::Metadata) -> Option<FolderId> {
+    None
+}
+
+/// The state of [`sources`]' walk.
+struct Walk<'a> {
+    found: &'a mut BTreeMap<String, (PathBuf, u64)>,
+    /// Folder entries that may still be looked at.
+    budget: &'a mut usize,
+    /// The roots' folders, which are not walked into from another root.
+    roots: &'a [FolderId],
+}
+
+fn walk(host: &Path, guest: &str, depth: usize, state: &mut Walk<'_>) {
+    if depth > MAX_DEPTH || state.found.len() >= MAX_FILES || *state.budget == 0 {
         return;
     }
     let Ok(entries) = std::fs::read_dir(host) else { return };
-    let mut entries: Vec<_> = entries.flatten().take(*budget).collect();
-    *budget -= entries.len();
+    let mut entries: Vec<_> = entries.flatten().take(*state.budget).collect();
+    *state.budget -= entries.len();
     entries.sort_by_key(|entry| entry.file_name());
     for entry in entries {
         let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
@@ -115,11 +145,15 @@ fn walk(host: &Path, guest: &str, depth: usize, found: &mut BTreeMap<String, (Pa
         if meta.is_file() {
             if let Some(stem) = name.strip_suffix(".py") {
                 if crate::bindings::is_identifier(stem) {
-                    found.insert(format!("{guest}/{name}"), (path, meta.len()));
+                    state.found.insert(format!("{guest}/{name}"), (path, meta.len()));
                 }
             }
-        } else if meta.is_dir() && name != "__pycache__" && crate::bindings::is_identifier(&name) {
-            walk(&path, &format!("{guest}/{name}"), depth + 1, found, budget);
+        } else if meta.is_dir()
+            && name != "__pycache__"
+            && crate::bindings::is_identifier(&name)
+            && !folder_id(&meta).is_some_and(|id| state.roots.contains(&id))
+        {
+            walk(&path, &format!("{guest}/{name}"), depth + 1, state);
         }
     }
 }
@@ -420,5 +454,24 @@ mod tests {
         let names: Vec<_> = found.iter().map(|s| s.guest.as_str()).collect();
         assert_eq!(names, ["/app/0/app.py", "/app/0/b/z.py", "/app/0/pkg/__init__.py", "/app/0/pkg/m.py"]);
         assert!(!worth_it(&found));
+    }
+
+    #[test]
+    fn a_root_inside_another_is_listed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        for file in ["app.py", "deps/lib/__init__.py", "deps/six.py", "other/x.py"] {
+            let path = app.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "x = 1\n").unwrap();
+        }
+        // `-p app -p app/deps`, the second also through a symbolic link.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(app.join("deps"), &link).unwrap();
+        for deps in [app.join("deps"), link] {
+            let found = sources(&[(app.clone(), "/app/0".into()), (deps, "/app/1".into())]);
+            let names: Vec<_> = found.iter().map(|s| s.guest.as_str()).collect();
+            assert_eq!(names, ["/app/0/app.py", "/app/0/other/x.py", "/app/1/lib/__init__.py", "/app/1/six.py"]);
+        }
     }
 }
