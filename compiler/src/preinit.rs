@@ -144,6 +144,22 @@ impl Compiler {
     }
 }
 
+/// The settings of [`engine_for`]`(compiler)`.
+fn config_for(compiler: Compiler) -> Config {
+    let mut config = Config::new();
+    match compiler {
+        // The code runs once: no optimisation.
+        Compiler::Cranelift => config.cranelift_opt_level(OptLevel::None),
+        Compiler::Winch => config.strategy(wasmtime::Strategy::Winch),
+    };
+    // The import time limit and cancels stop the guest at its next epoch
+    // check (`crate::limits`).
+    config.epoch_interruption(true);
+    // Core modules only: no component model concurrency.
+    config.concurrency_support(false);
+    config
+}
+
 /// The engine for initialisation runs with `compiler`. One engine per
 /// compiler and process (a clone shares it), so that the in-memory cache of
 /// compiled modules serves a worker's later builds.
@@ -157,18 +173,7 @@ pub fn engine_for(compiler: Compiler) -> Result<Engine> {
     if let Some(engine) = cell.get() {
         return Ok(engine.clone());
     }
-    let mut config = Config::new();
-    match compiler {
-        // The code runs once: no optimisation.
-        Compiler::Cranelift => config.cranelift_opt_level(OptLevel::None),
-        Compiler::Winch => config.strategy(wasmtime::Strategy::Winch),
-    };
-    // The import time limit and cancels stop the guest at its next epoch
-    // check (`crate::limits`).
-    config.epoch_interruption(true);
-    // Core modules only: no component model concurrency.
-    config.concurrency_support(false);
-    let engine = Engine::new(&config)
+    let engine = Engine::new(&config_for(compiler))
         .anyhow()
         .context("creating the pre-initialisation engine")?;
     let mut created = false;
@@ -506,6 +511,14 @@ fn shipped_module(engine: &Engine, key: &[u8; 32], folder: &Path) -> Option<Modu
 pub fn precompile_interpreter(dir: &Path) -> Result<Vec<PathBuf>> {
     let toolchain = crate::toolchain::Toolchain::from_dir(dir)?;
     let engine = engine_for(Compiler::Cranelift)?;
+    // Compiled once, ahead of time, so with Cranelift's optimisations: the
+    // code runs a build's start-up, byte-code pre-pass and import faster.
+    // Wasmtime loads it into the unoptimising engine of the builds (the
+    // optimisation level is not among the settings a module must share
+    // with its engine; the key is that engine's).
+    let mut config = config_for(Compiler::Cranelift);
+    config.cranelift_opt_level(OptLevel::Speed);
+    let optimising = Engine::new(&config).anyhow().context("creating the precompiling engine")?;
     // Both compiled first, then the folder replaced: a failure leaves the
     // old files.
     let mut compiled = Vec::new();
@@ -513,7 +526,7 @@ pub fn precompile_interpreter(dir: &Path) -> Result<Vec<PathBuf>> {
         let interpreter = std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))?;
         let key = interpreter_key(&engine, Compiler::Cranelift, &interpreter_digest(&interpreter));
         let (_, instrumented) = wasmtime_wizer::Wizer::new().instrument(&interpreter).anyhow()?;
-        let module = Module::new(&engine, &instrumented)
+        let module = Module::new(&optimising, &instrumented)
             .anyhow()
             .with_context(|| format!("failed to compile `{}`", path.display()))?;
         let bytes = module.serialize().anyhow().context("serialising the compiled interpreter")?;
@@ -703,16 +716,20 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
         wizer.instrument(&module.0).anyhow()
     };
     let beside = matches!(mode, Mode::Linked) && rayon::current_num_threads() > 1;
+    // The app's sources, when a byte-code pre-pass will compile them.
+    let sources = prepass_sources(inputs);
     let (module, stdout, stderr) = std::thread::scope(|scope| -> Result<_> {
         // The snapshot's module context: made here, or on `thread` and
-        // waited for before the snapshot.
-        let (thread, mut context) = if beside {
-            (Some(scope.spawn(prepare)), None)
-        } else {
-            let (cx, _) = prepare()?;
+        // waited for before the snapshot. That thread starts now, or after
+        // the pre-pass when there is one (which keeps every core busy; the
+        // initialisation run that follows keeps one).
+        let (mut thread, mut context) = (None, None);
+        if !beside {
+            context = Some(prepare()?.0);
             lap("merge and instrument");
-            (None, Some(cx))
-        };
+        } else if sources.is_none() {
+            thread = Some(scope.spawn(prepare));
+        }
         // Compile (or find in a cache) what runs.
         let (engine, modules) = match mode {
             Mode::Merged => {
@@ -744,7 +761,13 @@ pub fn preinitialize_with(inputs: &Inputs<'_>, mode: Mode) -> Result<Snapshot> {
 
         // The app's sources compiled to byte code outside this run
         // (`crate::bytecode`), mounted where the import looks for it.
-        let prepared = byte_code_prepass(&engine, &modules, inputs)?;
+        let prepared = match sources {
+            Some((roots, sources)) => Some(byte_code_prepass(&engine, &modules, inputs, &roots, sources)?),
+            None => None,
+        };
+        if beside && thread.is_none() {
+            thread = Some(scope.spawn(prepare));
+        }
         let mut mounts = inputs.mounts.to_vec();
         // The toolchain's stdlib byte code, where the import looks for it.
         mounts.extend(stdlib_byte_code(inputs.python_home)?);
@@ -883,29 +906,35 @@ async fn instantiate(engine: &Engine, store: &mut Store<Host>, modules: &Modules
     }
 }
 
-/// `crate::bytecode`: list the app's sources and, when there are enough,
-/// compile those not compiled before in pre-pass instances (on rayon's
-/// pool), each an instance of what runs the initialisation whose
-/// `componentize-py-init` imports `bytecode.py` as its registry and exits.
-fn byte_code_prepass(
-    engine: &Engine,
-    modules: &Modules,
-    inputs: &Inputs<'_>,
-) -> Result<Option<crate::bytecode::Prepared>> {
+/// The folders the import may load the app's sources from (host folder,
+/// guest path) and those sources, not read yet: `None` when there are too
+/// few for a byte-code pre-pass to pay off ([`crate::bytecode::worth_it`]).
+fn prepass_sources(inputs: &Inputs<'_>) -> Option<(Vec<(PathBuf, String)>, Vec<crate::bytecode::Source>)> {
     let mut roots = vec![(inputs.bindings.to_path_buf(), GUEST_BINDINGS.to_string())];
     for (i, dir) in inputs.python_path.iter().enumerate() {
         roots.push((dir.clone(), format!("/app/{i}")));
     }
     roots.extend(inputs.mounts.iter().cloned());
-    let mut sources = crate::bytecode::sources(&roots);
-    if !crate::bytecode::worth_it(&sources) {
-        return Ok(None);
-    }
+    let sources = crate::bytecode::sources(&roots);
+    crate::bytecode::worth_it(&sources).then_some((roots, sources))
+}
+
+/// `crate::bytecode`: compile the listed `sources` below `roots` that were
+/// not compiled before in pre-pass instances (on rayon's pool), each an
+/// instance of what runs the initialisation whose `componentize-py-init`
+/// imports `bytecode.py` as its registry and exits.
+fn byte_code_prepass(
+    engine: &Engine,
+    modules: &Modules,
+    inputs: &Inputs<'_>,
+    roots: &[(PathBuf, String)],
+    mut sources: Vec<crate::bytecode::Source>,
+) -> Result<crate::bytecode::Prepared> {
     crate::bytecode::read(&mut sources)?;
     let compile = |paths: &[&str]| {
-        prepass_instance(engine, modules, inputs.python_home, &roots, inputs.limits, inputs.app, paths)
+        prepass_instance(engine, modules, inputs.python_home, roots, inputs.limits, inputs.app, paths)
     };
-    crate::bytecode::prepare(&inputs.code_identity, &sources, compile).map(Some)
+    crate::bytecode::prepare(&inputs.code_identity, &sources, compile)
 }
 
 /// One pre-pass instance: `bytecode.py` compiles the sources at the guest
