@@ -455,15 +455,24 @@ def source_to_code(self, data, path, *, _optimize=-1):
 """
 
 
+def before_import():
+    """What the registry of the bindings calls last, before the runtime
+    imports the app (added by the compiler, compiler/src/componentize.rs),
+    in every `--bundle` mode: the app's sources get deferred annotations
+    (`defer_annotations`), and `dataclasses` compiles each distinct
+    generated method source once (`_compile_once`, until `collect`)."""
+    defer_annotations()
+    _compile_once(True)
+
+
 def defer_annotations():
     """Compile the sources that imports load from the `-p` folders from now
     on with deferred annotations (`from __future__ import annotations`), the
     closest CPython 3.11 comes to 3.14's lazy annotations (PEP 649), which
     upstream componentize-py 0.25.1's apps may rely on: an annotation naming
     something defined later, or never imported, is not evaluated when its
-    function or class is defined. The registry of the bindings calls it
-    before the app is imported (added by the compiler,
-    compiler/src/componentize.rs); the byte-code pre-pass
+    function or class is defined. `before_import` calls it; the byte-code
+    pre-pass
     (compiler/src/bytecode.py) and `_Collector._add` compile with the same
     flags."""
     from _frozen_importlib import _call_with_frames_removed
@@ -531,10 +540,7 @@ def record_code():
     """Note what the scan needs of the code that imports compile from now on
     (runtime/init.c calls it before importing the app, in `reachable` mode),
     so that `_scan_imported` need not compile the app's sources a second
-    time. Only the summaries are kept, not the code. Also lets `dataclasses`
-    compile each distinct generated method source once (`_exec_once`).
-    Ends in `collect`."""
-    _compile_once(True)
+    time. Only the summaries are kept, not the code. Ends in `collect`."""
     original = SourceLoader.get_code
 
     def get_code(self, fullname):

@@ -261,12 +261,13 @@ fn check_app_exists(app: &str, python_path: &[PathBuf]) -> Result<()> {
 }
 
 /// What the registry of the bindings package `package` does last, when
-/// the runtime imports it before the app: from then on, the app's sources
-/// are compiled with deferred annotations (`defer_annotations` in
-/// `bundle.py`), as upstream's CPython 3.14 leaves annotations unevaluated.
+/// the runtime imports it before the app (`before_import` in `bundle.py`):
+/// from then on, the app's sources are compiled with deferred annotations,
+/// as upstream's CPython 3.14 leaves annotations unevaluated, and
+/// `dataclasses` compiles each distinct generated method once.
 const DEFER_ANNOTATIONS: &str = "\n# Added by the compiler: the app's sources get deferred annotations.\n\
     import _componentize_py_bundle\n\
-    _componentize_py_bundle.defer_annotations()\n";
+    _componentize_py_bundle.before_import()\n";
 
 /// `files` (the generated bindings of package `package`) with
 /// [`DEFER_ANNOTATIONS`] at the end of the registry: only in the component,
