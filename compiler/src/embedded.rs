@@ -11,7 +11,6 @@
 //! unpacked into a temporary folder that lives as long as the [`Unpacked`].
 
 use anyhow::{bail, ensure, Context, Result};
-use rayon::prelude::*;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -123,23 +122,15 @@ fn unpack_files(archive: &[u8], dest: &Path, keep: impl Fn(&str) -> bool) -> Res
     let bytes = zstd::stream::decode_all(archive).context("decompressing the embedded toolchain")?;
     let runtime = dest.join("runtime");
     let entries: Vec<Entry> = entries(&bytes)?.into_iter().filter(|entry| keep(entry.path)).collect();
-    // The folders first, then the files on rayon's pool: creating some
-    // thousand small files costs the file system more than the bytes do.
-    let folders: std::collections::BTreeSet<PathBuf> =
-        entries.iter().filter_map(|entry| runtime.join(entry.path).parent().map(Path::to_path_buf)).collect();
-    for folder in &folders {
-        std::fs::create_dir_all(folder).with_context(|| format!("creating `{}`", folder.display()))?;
-    }
-    entries.par_iter().try_for_each(|entry| {
+    let files: Vec<(PathBuf, &[u8])> = entries.iter().map(|entry| (runtime.join(entry.path), entry.data)).collect();
+    crate::parallel_write::write_files(&files)?;
+    for entry in entries.iter().filter(|entry| entry.executable) {
+        use std::os::unix::fs::PermissionsExt;
         let path = runtime.join(entry.path);
-        std::fs::write(&path, entry.data).with_context(|| format!("writing `{}`", path.display()))?;
-        if entry.executable {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
-                .with_context(|| format!("making `{}` executable", path.display()))?;
-        }
-        Ok(())
-    })
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("making `{}` executable", path.display()))?;
+    }
+    Ok(())
 }
 
 /// One file of the archive.

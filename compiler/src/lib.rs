@@ -15,6 +15,7 @@ pub mod bytecode;
 pub mod capabilities;
 pub mod merge;
 pub mod outgoing;
+mod parallel_write;
 pub mod poll_loop;
 pub mod componentize;
 pub mod compose;

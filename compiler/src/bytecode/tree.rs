@@ -16,7 +16,6 @@
 //! the caller writes a temporary tree as before.
 
 use crate::memo::Key;
-use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -53,15 +52,12 @@ pub(super) fn mount(wanted: &Wanted<'_>, tag: &str) -> Option<(Vec<(PathBuf, Str
     }
     std::fs::create_dir_all(&root).ok()?;
     let new = tempfile::Builder::new().prefix(".new-").tempdir_in(&root).ok()?;
-    // The folders first, then the files on rayon's pool (a thousand small
-    // files cost the file system more than their bytes do).
     let mut files = Vec::new();
     for (i, stems) in wanted.values().enumerate() {
         let folder = new.path().join(i.to_string());
-        std::fs::create_dir(&folder).ok()?;
         files.extend(stems.iter().map(|(stem, (_, pyc))| (folder.join(format!("{stem}.{tag}.pyc")), *pyc)));
     }
-    files.par_iter().try_for_each(|(path, pyc)| std::fs::write(path, pyc)).ok()?;
+    crate::parallel_write::write_files(&files).ok()?;
     File::create(new.path().join(".lock")).ok()?;
     File::create(new.path().join(".complete")).ok()?;
     let new = new.keep();
