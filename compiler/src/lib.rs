@@ -22,6 +22,7 @@ pub mod compose;
 pub mod config;
 pub mod limits;
 pub mod memo;
+mod init_library;
 pub mod embedded;
 pub mod preinit;
 pub mod precompile;

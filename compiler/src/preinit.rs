@@ -454,13 +454,18 @@ fn interpreter_module(interpreter: &[u8], precompiled: Option<&Path>) -> Result<
     Ok((engine, module, format!("compiled, {}", compiler.tag())))
 }
 
-/// The compiled bindings library for a [`Mode::Linked`] run. Small (tens
-/// of kB): compiled per world, kept in memory only.
+/// The compiled bindings library for a [`Mode::Linked`] run: compiled per
+/// world, kept in memory only. What runs is the library without the code
+/// that the run cannot reach (`crate::init_library`; keyed by the library
+/// itself, as it depends on nothing else).
 fn library_module(engine: &Engine, library: &[u8]) -> Result<Module> {
-    let key = cache_key(engine, "preinit-library", library);
+    let key = cache_key(engine, "preinit-library-reachable", library);
     match cached_module(engine, &key, false) {
         Some(module) => Ok(module),
-        None => compile_and_cache(engine, &key, library, false),
+        None => {
+            let reachable = crate::init_library::for_initialisation(library, &LIBRARY_INIT_CALLS)?;
+            compile_and_cache(engine, &key, &reachable, false)
+        }
     }
 }
 
