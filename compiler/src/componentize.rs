@@ -126,7 +126,7 @@ pub fn componentize_with(
         _library_bindings.push(dir);
         Ok(())
     };
-    write_files(bundled.path(), &with_deferred_annotations(files, naming.package())?)?;
+    write_files(bundled.path(), &with_before_import(files, naming.package())?)?;
     for at in &bindings_mount {
         mount(&bindings::alias_package(&files, naming.package(), &at.package), at)?;
     }
@@ -265,14 +265,14 @@ fn check_app_exists(app: &str, python_path: &[PathBuf]) -> Result<()> {
 /// from then on, the app's sources are compiled with deferred annotations,
 /// as upstream's CPython 3.14 leaves annotations unevaluated, and
 /// `dataclasses` compiles each distinct generated method once.
-const DEFER_ANNOTATIONS: &str = "\n# Added by the compiler: the app's sources get deferred annotations.\n\
+const BEFORE_IMPORT: &str = "\n# Added by the compiler: what runs before the app is imported.\n\
     import _componentize_py_bundle\n\
     _componentize_py_bundle.before_import()\n";
 
 /// `files` (the generated bindings of package `package`) with
-/// [`DEFER_ANNOTATIONS`] at the end of the registry: only in the component,
+/// [`BEFORE_IMPORT`] at the end of the registry: only in the component,
 /// not in what `bindings` writes.
-fn with_deferred_annotations(files: &[(String, String)], package: &str) -> Result<Vec<(String, String)>> {
+fn with_before_import(files: &[(String, String)], package: &str) -> Result<Vec<(String, String)>> {
     let registry = format!("{}/_registry.py", package.replace('.', "/"));
     if !files.iter().any(|(path, _)| *path == registry) {
         bail!("the generated bindings have no `{registry}`");
@@ -281,7 +281,7 @@ fn with_deferred_annotations(files: &[(String, String)], package: &str) -> Resul
         .iter()
         .map(|(path, contents)| {
             if *path == registry {
-                (path.clone(), format!("{contents}{DEFER_ANNOTATIONS}"))
+                (path.clone(), format!("{contents}{BEFORE_IMPORT}"))
             } else {
                 (path.clone(), contents.clone())
             }
