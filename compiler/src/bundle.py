@@ -177,17 +177,23 @@ _LOAD_NAMES = {_OPCODES["LOAD_NAME"]: 0, _OPCODES["LOAD_ATTR"]: 0, _OPCODES["LOA
 _CO_NEWLOCALS = 0x0002
 
 
-def _imports_of(code, functions):
-    """Yield (name, fromlist, level) for every IMPORT_NAME in `code` and the
-    class bodies nested in it, and in the functions too when `functions`."""
+def _walk(code, functions, imports, strings):
+    """Append (name, fromlist, level) for every IMPORT_NAME in `code` and
+    the class bodies nested in it, and in the functions too when
+    `functions`, to `imports`; and, unless `strings` is None, the short
+    string constants of all that code (candidate codec names, see
+    `_Collector.codecs`) to `strings`."""
     raw = code.co_code
     # Most code objects (functions above all) import nothing: one look at
     # the opcodes (every other byte) instead of a loop over them.
     if _IMPORT_NAME in raw[::2]:
-        yield from _imports_in(code, raw)
+        imports.extend(_imports_in(code, raw))
     for const in code.co_consts:
-        if hasattr(const, "co_code") and (functions or not const.co_flags & _CO_NEWLOCALS):
-            yield from _imports_of(const, functions)
+        if hasattr(const, "co_code"):
+            if functions or not const.co_flags & _CO_NEWLOCALS:
+                _walk(const, functions, imports, strings)
+        elif strings is not None and isinstance(const, str) and 0 < len(const) <= 32:
+            strings.append(const)
 
 
 def _imports_in(code, raw):
@@ -219,17 +225,6 @@ def _imports_in(code, raw):
         consts = [None, None]
 
 
-def _strings_of(code, out):
-    """Append the short string constants of `code` and the code nested in
-    it to `out` (candidate codec names, see `_Collector.codecs`)."""
-    for const in code.co_consts:
-        if hasattr(const, "co_code"):
-            _strings_of(const, out)
-        elif isinstance(const, str) and 0 < len(const) <= 32:
-            out.append(const)
-    return out
-
-
 def _summary(code):
     """What the scan needs of a module's code: its imports and, for code
     outside the stdlib, its short string constants. The app's own code is
@@ -237,8 +232,9 @@ def _summary(code):
     time it is called); stdlib code only as far as importing it runs (module
     and class bodies)."""
     functions = not code.co_filename.startswith(_STDLIB)
-    imports = tuple(_imports_of(code, functions))
-    return imports, tuple(_strings_of(code, [])) if functions else ()
+    imports, strings = [], []
+    _walk(code, functions, imports, strings if functions else None)
+    return tuple(imports), tuple(strings)
 
 
 # The ASCII characters that `encodings.normalize_encoding` does not keep,
