@@ -68,7 +68,18 @@ bench=${BENCH_TOOL:-$root/target/release/examples/bench}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-export COMPONENTIZE_PY_CACHE_DIR="$work/cache"
+# Each cold build gets a new, empty compile cache (`fresh_cache`), not one
+# emptied just before: ext4 looks through the inodes freed a moment ago for
+# every file it creates next, which cost a cold build of ours (some 2,000
+# files: the unpacked toolchain, the pyc tree) up to 2 s of system time on
+# a 2-core machine (2026-12-04); a user's first build follows no such
+# deletion. The folders are removed at the end, with $work.
+cache_n=0
+fresh_cache() {
+  cache_n=$((cache_n + 1))
+  export COMPONENTIZE_PY_CACHE_DIR="$work/cache-$cache_n"
+}
+fresh_cache
 
 # The WASI WIT files upstream needs for the cli app (ours bundles them):
 # the ones wasmtime-wasi ships, as in compiler/build.rs.
@@ -142,13 +153,13 @@ for case in hello cli stdlib pipdeps; do
   : > "$d/ours.cold"; : > "$d/theirs.cold"; : > "$d/ours.cached"; : > "$d/ours.nocache"
   for i in $(seq "$runs"); do
     COMPONENTIZE_PY_NO_CACHE=1 build "$case" ours "$d/out/ours-nocache-$i.wasm" >> "$d/ours.nocache"
-    rm -rf "$COMPONENTIZE_PY_CACHE_DIR"
+    fresh_cache
     build "$case" ours "$d/out/ours-$i.wasm" >> "$d/ours.cold"
     build "$case" ours "$d/out/ours-cached-$i.wasm" >> "$d/ours.cached"
     build "$case" theirs "$d/out/theirs-$i.wasm" >> "$d/theirs.cold"
   done
   # Warm worker: runs+1 requests, the first one (cold) left out.
-  rm -rf "$COMPONENTIZE_PY_CACHE_DIR"
+  fresh_cache
   (cd "$d/ours" && "$bench" worker $((runs + 1)) "$ours" "${args_ours[@]}" -o "$d/out/worker.wasm") > "$d/worker.json"
   # Load and call: runs times each, interleaved.
   : > "$d/ours.load"; : > "$d/theirs.load"
@@ -231,9 +242,9 @@ if [ "${BENCH_BIG:-1}" != 0 ]; then
     args_theirs=(-d big.wit -w big componentize app -p .)
     : > "$d/ours.t1"; : > "$d/ours.t2"; : > "$d/theirs.cold"
     for i in $(seq "$runs"); do
-      rm -rf "$COMPONENTIZE_PY_CACHE_DIR"
+      fresh_cache
       RAYON_NUM_THREADS=1 build "$case" ours "$d/out/ours-t1-$i.wasm" >> "$d/ours.t1"
-      rm -rf "$COMPONENTIZE_PY_CACHE_DIR"
+      fresh_cache
       RAYON_NUM_THREADS=2 build "$case" ours "$d/out/ours-$i.wasm" >> "$d/ours.t2"
       build "$case" theirs "$d/out/theirs-$i.wasm" >> "$d/theirs.cold"
     done
