@@ -290,28 +290,27 @@ impl<'a> Parsed<'a> {
     }
 
     /// For each defined function, whether the entries or the roots reach it
-    /// through direct calls and `ref.func`.
+    /// through direct calls and `ref.func` (`merge::reachable`'s walk).
     fn live(&self, entries: &[&str]) -> Result<Vec<bool>> {
-        let mut live = vec![false; self.code.len()];
+        let edges = self
+            .code
+            .iter()
+            .map(|body| {
+                let mut called = Vec::new();
+                for op in body.get_operators_reader()? {
+                    match op? {
+                        Operator::Call { function_index }
+                        | Operator::ReturnCall { function_index }
+                        | Operator::RefFunc { function_index } => called.push(function_index),
+                        _ => {}
+                    }
+                }
+                Ok(called)
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut work = self.roots.clone();
         work.extend(self.exports.iter().filter(|(name, _)| entries.contains(name)).map(|&(_, index)| index));
-        while let Some(func) = work.pop() {
-            let Some(defined) = func.checked_sub(self.imported_funcs) else { continue };
-            let defined = defined as usize;
-            match live.get(defined) {
-                Some(false) => live[defined] = true,
-                _ => continue,
-            }
-            for op in self.code[defined].get_operators_reader()? {
-                match op? {
-                    Operator::Call { function_index }
-                    | Operator::ReturnCall { function_index }
-                    | Operator::RefFunc { function_index } => work.push(function_index),
-                    _ => {}
-                }
-            }
-        }
-        Ok(live)
+        Ok(crate::merge::reachable(self.imported_funcs, &edges, work))
     }
 }
 

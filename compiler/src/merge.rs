@@ -785,9 +785,11 @@ fn encode_body(map: &mut impl Reencode<Error = Infallible>, body: &FunctionBody)
     Ok(function)
 }
 
-/// Which defined functions (by defined index) `roots` reach through
-/// `edges` (the merged function indices each defined function references).
-fn reachable(first_defined: u32, edges: &[Vec<u32>], mut work: Vec<u32>) -> Vec<bool> {
+/// Which defined functions (by defined index) `work` reaches through
+/// `edges` (the function indices each defined function references, in an
+/// index space whose defined functions start at `first_defined`; here the
+/// merged module's, in `init_library` the bindings library's).
+pub(crate) fn reachable(first_defined: u32, edges: &[Vec<u32>], mut work: Vec<u32>) -> Vec<bool> {
     let mut live = vec![false; edges.len()];
     while let Some(func) = work.pop() {
         let Some(defined) = func.checked_sub(first_defined) else { continue };
